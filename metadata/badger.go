@@ -1,0 +1,239 @@
+package metadata
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// BadgerOptions tune the on-disk index. The defaults keep memory modest
+// (a mount must stay well under 150 MB RSS) while still batching concurrent
+// synced commits (badger's write loop is our group commit).
+type BadgerOptions struct {
+	// SyncWrites makes every committed Update durable before it returns.
+	SyncWrites bool
+	// MemTableSize is the size of each memtable in bytes.
+	MemTableSize int64
+	// NumMemtables is how many memtables may be held in memory.
+	NumMemtables int
+	// BlockCacheSize and IndexCacheSize bound badger's caches (bytes).
+	BlockCacheSize int64
+	IndexCacheSize int64
+	// ValueLogFileSize is the size of each value log file in bytes.
+	ValueLogFileSize int64
+	// ReadOnly opens the index without writing (e.g. an fsck report).
+	ReadOnly bool
+	// Logger receives badger's log lines (nil = silent).
+	Logger *slog.Logger
+}
+
+// DefaultBadgerOptions returns durable, memory-modest settings.
+func DefaultBadgerOptions() BadgerOptions {
+	return BadgerOptions{
+		SyncWrites:       true,
+		MemTableSize:     16 << 20,
+		NumMemtables:     2,
+		BlockCacheSize:   16 << 20,
+		IndexCacheSize:   8 << 20,
+		ValueLogFileSize: 128 << 20,
+	}
+}
+
+// ValueLogGCer is the optional ability of a DB to reclaim value-log space.
+type ValueLogGCer interface {
+	// ValueLogGC rewrites value-log files until no more space can be won.
+	ValueLogGC(discardRatio float64) error
+}
+
+type badgerDB struct{ db *badger.DB }
+
+var (
+	_ DB           = (*badgerDB)(nil)
+	_ ValueLogGCer = (*badgerDB)(nil)
+)
+
+// OpenBadger opens (creating if needed) a badger index in dir.
+func OpenBadger(dir string, o BadgerOptions) (DB, error) {
+	opts := badger.DefaultOptions(dir).
+		WithSyncWrites(o.SyncWrites).
+		WithNumCompactors(2).
+		WithNumLevelZeroTables(3).
+		WithNumLevelZeroTablesStall(8).
+		WithReadOnly(o.ReadOnly).
+		WithLogger(badgerLogger{o.Logger})
+	if o.MemTableSize > 0 {
+		opts = opts.WithMemTableSize(o.MemTableSize).WithBaseTableSize(o.MemTableSize / 4)
+	}
+	if o.NumMemtables > 0 {
+		opts = opts.WithNumMemtables(o.NumMemtables)
+	}
+	if o.BlockCacheSize > 0 {
+		opts = opts.WithBlockCacheSize(o.BlockCacheSize)
+	}
+	if o.IndexCacheSize > 0 {
+		opts = opts.WithIndexCacheSize(o.IndexCacheSize)
+	}
+	if o.ValueLogFileSize > 0 {
+		opts = opts.WithValueLogFileSize(o.ValueLogFileSize)
+	}
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: open badger in %s: %w", dir, err)
+	}
+	return &badgerDB{db: db}, nil
+}
+
+func (b *badgerDB) View(fn func(tx Tx) error) error {
+	return mapBadgerErr(b.db.View(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
+}
+
+func (b *badgerDB) Update(fn func(tx Tx) error) error {
+	return mapBadgerErr(b.db.Update(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
+}
+
+func (b *badgerDB) Close() error { return b.db.Close() }
+
+func (b *badgerDB) ValueLogGC(discardRatio float64) error {
+	for {
+		err := b.db.RunValueLogGC(discardRatio)
+		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("metadata: value log gc: %w", err)
+		}
+	}
+}
+
+func mapBadgerErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, badger.ErrConflict):
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	case errors.Is(err, badger.ErrTxnTooBig):
+		return fmt.Errorf("%w: %v", ErrTxnTooBig, err)
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	return err
+}
+
+type badgerTx struct{ txn *badger.Txn }
+
+func (t badgerTx) Get(key []byte) ([]byte, error) {
+	item, err := t.txn.Get(key)
+	if err != nil {
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+func (t badgerTx) Set(key, value []byte) error {
+	// badger keeps the slices until commit; callers may reuse theirs.
+	return mapBadgerErr(t.txn.Set(bytes.Clone(key), bytes.Clone(value)))
+}
+
+func (t badgerTx) Delete(key []byte) error {
+	return mapBadgerErr(t.txn.Delete(bytes.Clone(key)))
+}
+
+func (t badgerTx) Iterate(prefix, start []byte, reverse bool, fn func(key, value []byte) (bool, error)) error {
+	opts := badger.DefaultIteratorOptions
+	// badger's iterator cannot be positioned outside opts.Prefix, which a
+	// reverse scan needs (it seeks to the prefix's successor), so the
+	// prefix is only a hint for forward scans; ValidForPrefix bounds both.
+	if !reverse {
+		opts.Prefix = prefix
+	}
+	opts.Reverse = reverse
+	opts.PrefetchValues = false
+	it := t.txn.NewIterator(opts)
+	defer it.Close()
+	seek := start
+	skipEqual := false
+	// Starts outside the prefix are clamped to its first (or last) key.
+	if seek != nil && !reverse && bytes.Compare(seek, prefix) < 0 {
+		seek = nil
+	}
+	if seek != nil && reverse && !bytes.HasPrefix(seek, prefix) && bytes.Compare(seek, prefix) > 0 {
+		seek = nil
+	}
+	if seek == nil {
+		if reverse {
+			// The last key of the prefix is the largest key below the
+			// prefix's successor; badger's reverse Seek lands at or before.
+			seek = PrefixEnd(prefix)
+			skipEqual = true
+			if seek == nil {
+				seek = bytes.Repeat([]byte{0xff}, 64)
+			}
+		} else {
+			seek = prefix
+		}
+	}
+	it.Seek(seek)
+	if skipEqual && it.Valid() && bytes.Equal(it.Item().Key(), seek) {
+		it.Next()
+	}
+	for ; it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		var (
+			more bool
+			ferr error
+		)
+		err := item.Value(func(v []byte) error {
+			more, ferr = fn(item.Key(), v)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if ferr != nil || !more {
+			return ferr
+		}
+	}
+	return nil
+}
+
+// PrefixEnd returns the smallest key greater than every key with prefix p,
+// or nil when there is none (p is all 0xff).
+func PrefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// badgerLogger forwards badger's printf-style logging to slog.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	if b.l != nil {
+		b.l.Error(fmt.Sprintf(f, a...), "component", "badger")
+	}
+}
+
+func (b badgerLogger) Warningf(f string, a ...any) {
+	if b.l != nil {
+		b.l.Warn(fmt.Sprintf(f, a...), "component", "badger")
+	}
+}
+
+func (b badgerLogger) Infof(f string, a ...any) {
+	if b.l != nil {
+		b.l.Debug(fmt.Sprintf(f, a...), "component", "badger")
+	}
+}
+
+func (b badgerLogger) Debugf(string, ...any) {}

@@ -1,0 +1,50 @@
+// Package storage is the object store of bucketfs: Store keeps the
+// metadata index (package metadata, badger in <data dir>/meta) and the
+// blobs (package storage/blob, the default location in <data dir>/blobs),
+// and implements ObjectStore plus the optional Mover, EventSource and
+// BlobOpener abilities. The same interface is implemented over HTTP by
+// remote.Client.
+//
+// Semantics follow Invenio-Files-REST (see the spec): every write makes a
+// new head version; delete writes a delete marker; RemoveVersion deletes a
+// version for good and frees its blob once no version uses it; Copy,
+// Restore, Snapshot and Move share file instances and never copy bytes;
+// identical content (same BLAKE3) is stored once. Bucket size counts every
+// version that has a file plus multipart reservations, and is checked
+// against quota and maximum file size before bytes are kept (upfront
+// against the announced size, while streaming, and again at commit).
+// Deviations from Invenio are documented where they are made (key rules,
+// full-size last multipart part, expiry of incomplete uploads, restoring
+// the head is allowed, quota checked on copy and restore).
+//
+// Writing. Every change of the index is an op run by one writer goroutine
+// (commit.go): ops that arrive while a commit is in flight share the next
+// transaction, so concurrent puts are group-committed (one synced badger
+// commit for many objects) and never conflict. The same writer assigns the
+// event sequence and the version clock, so both follow commit order. Each
+// change writes its event (S3-shaped names, origin from the context) in the
+// same transaction: the outbox. Events, Cursor and Ack serve consumers.
+//
+// Crash guarantees (local filesystem, badger with SyncWrites):
+//   - Put: the blob is written to a temporary file, fsynced, renamed under
+//     its file id and its directory fsynced; only then is the metadata
+//     committed and synced. When Put returns, the version survives power
+//     loss. A crash before that leaves no visible version, at most a
+//     temporary file or an unreferenced blob, which CollectGarbage removes.
+//   - Multipart: the blob is allocated at init; each part is fdatasynced
+//     before it is recorded, so a listed part survives power loss.
+//     Complete hashes the assembled blob and commits the version in one
+//     transaction.
+//   - RemoveVersion/RemoveBucket free blobs after the commit; a crash in
+//     between leaves an unreferenced blob for CollectGarbage.
+//   - A read of a whole object verifies its BLAKE3 and fails with
+//     ErrChecksum if the bytes changed; CheckFixity/FixityPass record the
+//     outcome of re-hashing (last_check, last_check_at).
+//
+// Concurrency: every method of Store is safe for concurrent use. Writes to
+// one key are serialized by the writer; the last committed write is the
+// head. Reads see committed state only.
+//
+// This package imports metadata and storage/blob, never the packages above
+// it (remote, fusefs, syncer, functions, cmd).
+package storage

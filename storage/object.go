@@ -1,0 +1,419 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/bucketfs/bucketfs/metadata"
+)
+
+func seqTime(seq uint64) time.Time { return time.Unix(0, int64(seq)).UTC() }
+
+// findVersion resolves (bucket, key, versionID) in tx; versionID "" is the
+// head, and a head that is a delete marker is not found.
+func findVersion(tx metadata.Tx, b *Bucket, key, versionID string) (*metadata.VersionRecord, error) {
+	if versionID == "" {
+		h, err := metadata.GetHead(tx, b.ID, key)
+		if metadata.IsNotFound(err) || err == nil && h.File == nil {
+			return nil, ErrNotFound
+		}
+		return h, err
+	}
+	v, err := metadata.GetVersion(tx, versionID)
+	if metadata.IsNotFound(err) || err == nil && (v.BucketID != b.ID || v.Key != key) {
+		return nil, fmt.Errorf("version %s: %w", versionID, ErrNotFound)
+	}
+	return v, err
+}
+
+func (s *Store) Stat(ctx context.Context, bucket, key, versionID string) (*ObjectVersion, error) {
+	var out *ObjectVersion
+	err := s.view(func(tx metadata.Tx) error {
+		b, err := resolveBucket(tx, bucket)
+		if err != nil {
+			return err
+		}
+		v, err := findVersion(tx, b, key, versionID)
+		if err != nil {
+			return err
+		}
+		out = &v.ObjectVersion
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stat %s/%s: %w", bucket, key, err)
+	}
+	return out, nil
+}
+
+func (s *Store) Versions(ctx context.Context, bucket, key string) ([]*ObjectVersion, error) {
+	var out []*ObjectVersion
+	err := s.view(func(tx metadata.Tx) error {
+		b, err := resolveBucket(tx, bucket)
+		if err != nil {
+			return err
+		}
+		vs, err := metadata.Versions(tx, b.ID, key)
+		for _, v := range vs {
+			out = append(out, &v.ObjectVersion)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("versions %s/%s: %w", bucket, key, err)
+	}
+	return out, nil
+}
+
+func (s *Store) List(ctx context.Context, bucket string, opts ListOptions) (*ListResult, error) {
+	if opts.Limit < 0 {
+		return nil, fmt.Errorf("list %s: %w: negative limit", bucket, ErrInvalid)
+	}
+	var out *ListResult
+	err := s.view(func(tx metadata.Tx) error {
+		b, err := resolveBucket(tx, bucket)
+		if err != nil {
+			return err
+		}
+		page, err := metadata.List(tx, b.ID, metadata.ListQuery{
+			Prefix: opts.Prefix, Delimiter: opts.Delimiter, After: opts.After, Limit: opts.Limit,
+			Versions: opts.Versions, At: opts.At,
+		})
+		if err != nil {
+			return err
+		}
+		out = &ListResult{Prefixes: page.Prefixes, Next: page.Next}
+		for _, v := range page.Objects {
+			out.Objects = append(out.Objects, &v.ObjectVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", bucket, err)
+	}
+	return out, nil
+}
+
+func (s *Store) Delete(ctx context.Context, bucket, key string, opts DeleteOptions) (*ObjectVersion, error) {
+	o := origin(ctx)
+	var out *ObjectVersion
+	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+		b, err := writableBucket(tx, bucket)
+		if err != nil {
+			return err
+		}
+		head, err := metadata.GetHead(tx, b.ID, key)
+		if metadata.IsNotFound(err) || err == nil && head.File == nil {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if err := checkIfMatch(opts.IfMatch, head); err != nil {
+			return err
+		}
+		m := newVersion(b.ID, key, nil, PutOptions{Mimetype: head.Mimetype}, c.versionSeq(head.Seq))
+		if err := metadata.AddVersion(tx, m, head); err != nil {
+			return err
+		}
+		out = &m.ObjectVersion
+		return c.emit(tx, versionEvent(EventDeleteMarker, b, m, o))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete %s/%s: %w", bucket, key, err)
+	}
+	return out, nil
+}
+
+// dropVersion removes a version record and, when its file is no longer
+// used by any version or upload, the file record, freeing the blob after
+// commit. Bucket size is the caller's business.
+func (s *Store) dropVersion(tx metadata.Tx, c *txCtx, v *metadata.VersionRecord) error {
+	if _, err := metadata.RemoveVersion(tx, v); err != nil {
+		return err
+	}
+	if v.File == nil {
+		return nil
+	}
+	return s.releaseFile(tx, c, v.File.ID)
+}
+
+// releaseFile deletes an unreferenced file record and frees its blob after commit.
+func (s *Store) releaseFile(tx metadata.Tx, c *txCtx, fileID string) error {
+	used, err := metadata.FileReferenced(tx, fileID)
+	if err != nil || used {
+		return err
+	}
+	f, err := metadata.GetFile(tx, fileID)
+	if metadata.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := metadata.DeleteFile(tx, f); err != nil {
+		return err
+	}
+	loc := f.Location
+	c.onCommit(func() {
+		if be, err := s.backend(loc); err == nil {
+			if err := be.Remove(context.Background(), fileID); err != nil {
+				s.log.Warn("free blob", "file", fileID, "err", err)
+			}
+		}
+	})
+	return nil
+}
+
+func (s *Store) RemoveVersion(ctx context.Context, bucket, key, versionID string) error {
+	o := origin(ctx)
+	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+		b, err := writableBucket(tx, bucket)
+		if err != nil {
+			return err
+		}
+		if versionID == "" {
+			return fmt.Errorf("%w: empty version id", ErrInvalid)
+		}
+		v, err := findVersion(tx, b, key, versionID)
+		if err != nil {
+			return err
+		}
+		if err := s.dropVersion(tx, c, v); err != nil {
+			return err
+		}
+		b.Size -= v.Size()
+		if err := metadata.PutBucket(tx, b); err != nil {
+			return err
+		}
+		return c.emit(tx, versionEvent(EventDelete, b, v, o))
+	})
+	if err != nil {
+		return fmt.Errorf("remove %s/%s version %s: %w", bucket, key, versionID, err)
+	}
+	return nil
+}
+
+func (s *Store) Restore(ctx context.Context, bucket, key, versionID string) (*ObjectVersion, error) {
+	o := origin(ctx)
+	var out *ObjectVersion
+	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+		b, err := writableBucket(tx, bucket)
+		if err != nil {
+			return err
+		}
+		if versionID == "" {
+			return fmt.Errorf("%w: empty version id", ErrInvalid)
+		}
+		v, err := findVersion(tx, b, key, versionID)
+		if err != nil {
+			return err
+		}
+		if v.File == nil {
+			return fmt.Errorf("%w: version %s is a delete marker", ErrInvalid, versionID)
+		}
+		head, err := metadata.GetHead(tx, b.ID, key)
+		if err != nil {
+			return err
+		}
+		// Restoring the head itself is allowed (Invenio refuses it): it
+		// just makes another identical head, and callers need not race.
+		if err := checkSize(b, v.Size()); err != nil {
+			return err
+		}
+		nv := copyVersion(v, b.ID, key, c.versionSeq(head.Seq))
+		nv.Mimetype = v.Mimetype
+		if err := metadata.AddVersion(tx, nv, head); err != nil {
+			return err
+		}
+		b.Size += nv.Size()
+		if err := metadata.PutBucket(tx, b); err != nil {
+			return err
+		}
+		out = &nv.ObjectVersion
+		return c.emit(tx, versionEvent(EventRestore, b, nv, o))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore %s/%s version %s: %w", bucket, key, versionID, err)
+	}
+	return out, nil
+}
+
+func (s *Store) Copy(ctx context.Context, src CopySource, dstBucket, dstKey string, opts PutOptions) (*ObjectVersion, error) {
+	wrapErr := func(err error) error {
+		return fmt.Errorf("copy %s/%s to %s/%s: %w", src.Bucket, src.Key, dstBucket, dstKey, err)
+	}
+	if err := ValidateKey(dstKey); err != nil {
+		return nil, wrapErr(err)
+	}
+	if err := validateTags(opts.Tags); err != nil {
+		return nil, wrapErr(err)
+	}
+	o := origin(ctx)
+	var out *ObjectVersion
+	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+		sb, err := resolveBucket(tx, src.Bucket)
+		if err != nil {
+			return err
+		}
+		v, err := findVersion(tx, sb, src.Key, src.VersionID)
+		if err != nil {
+			return err
+		}
+		if v.File == nil {
+			return fmt.Errorf("%w: cannot copy a delete marker", ErrInvalid)
+		}
+		db, err := writableBucket(tx, dstBucket)
+		if err != nil {
+			return err
+		}
+		if err := checkSize(db, v.Size()); err != nil {
+			return err
+		}
+		head, err := metadata.GetHead(tx, db.ID, dstKey)
+		if err != nil && !metadata.IsNotFound(err) {
+			return err
+		}
+		if err := checkIfMatch(opts.IfMatch, head); err != nil {
+			return err
+		}
+		nv := copyVersion(v, db.ID, dstKey, c.versionSeq(headSeq(head)))
+		if opts.Mimetype != "" {
+			nv.Mimetype = opts.Mimetype
+		}
+		if opts.Tags != nil {
+			nv.Tags = maps.Clone(opts.Tags)
+		}
+		if opts.Attrs != nil {
+			nv.Attrs = maps.Clone(opts.Attrs)
+		}
+		if err := metadata.AddVersion(tx, nv, head); err != nil {
+			return err
+		}
+		db.Size += nv.Size()
+		if err := metadata.PutBucket(tx, db); err != nil {
+			return err
+		}
+		out = &nv.ObjectVersion
+		return c.emit(tx, versionEvent(EventCopy, db, nv, o))
+	})
+	if err != nil {
+		return nil, wrapErr(err)
+	}
+	return out, nil
+}
+
+func (s *Store) SetAttrs(ctx context.Context, bucket, key, versionID string, attrs map[string]string) (*ObjectVersion, error) {
+	var out *ObjectVersion
+	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+		b, err := writableBucket(tx, bucket)
+		if err != nil {
+			return err
+		}
+		v, err := findVersion(tx, b, key, versionID)
+		if err != nil {
+			return err
+		}
+		v.Attrs = maps.Clone(attrs)
+		v.Updated = now()
+		out = &v.ObjectVersion
+		return metadata.UpdateVersion(tx, v)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set attributes of %s/%s: %w", bucket, key, err)
+	}
+	return out, nil
+}
+
+// Move renames a key, or every key under a prefix ending in "/", in one
+// transaction: each moved key gets a new head at its new name sharing the
+// file, and a delete marker at its old name. An existing key at dst is
+// overwritten (a new version); a directory move refuses a destination
+// directory that has keys (ErrNotEmpty).
+func (s *Store) Move(ctx context.Context, bucket, src, dst string) error {
+	wrapErr := func(err error) error { return fmt.Errorf("move %s/%s to %s: %w", bucket, src, dst, err) }
+	for _, k := range []string{src, dst} {
+		if err := ValidateKey(k); err != nil {
+			return wrapErr(err)
+		}
+	}
+	dir := IsDirMarker(src)
+	if dir != IsDirMarker(dst) {
+		return wrapErr(fmt.Errorf("%w: source and destination must both end in / or neither", ErrInvalid))
+	}
+	if dir && strings.HasPrefix(dst, src) {
+		return wrapErr(fmt.Errorf("%w: cannot move a directory into itself", ErrInvalid))
+	}
+	if src == dst {
+		return nil
+	}
+	o := origin(ctx)
+	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+		b, err := writableBucket(tx, bucket)
+		if err != nil {
+			return err
+		}
+		var moves []*metadata.VersionRecord
+		if dir {
+			if err := metadata.LiveHeads(tx, b.ID, src, func(v *metadata.VersionRecord) (bool, error) {
+				moves = append(moves, v)
+				return true, nil
+			}); err != nil {
+				return err
+			}
+			if len(moves) == 0 {
+				return ErrNotFound
+			}
+			// The destination directory may hold only its own marker.
+			busy := false
+			if err := metadata.LiveHeads(tx, b.ID, dst, func(v *metadata.VersionRecord) (bool, error) {
+				busy = v.Key != dst
+				return !busy, nil
+			}); err != nil {
+				return err
+			}
+			if busy {
+				return ErrNotEmpty
+			}
+		} else {
+			h, err := metadata.GetHead(tx, b.ID, src)
+			if metadata.IsNotFound(err) || err == nil && h.File == nil {
+				return ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			moves = append(moves, h)
+		}
+		for _, v := range moves {
+			nk := dst + strings.TrimPrefix(v.Key, src)
+			head, err := metadata.GetHead(tx, b.ID, nk)
+			if err != nil && !metadata.IsNotFound(err) {
+				return err
+			}
+			nv := copyVersion(v, b.ID, nk, c.versionSeq(headSeq(head)))
+			if err := metadata.AddVersion(tx, nv, head); err != nil {
+				return err
+			}
+			b.Size += nv.Size()
+			if err := c.emit(tx, versionEvent(EventCopy, b, nv, o)); err != nil {
+				return err
+			}
+			m := newVersion(b.ID, v.Key, nil, PutOptions{Mimetype: v.Mimetype}, c.versionSeq(v.Seq))
+			if err := metadata.AddVersion(tx, m, v); err != nil {
+				return err
+			}
+			if err := c.emit(tx, versionEvent(EventDeleteMarker, b, m, o)); err != nil {
+				return err
+			}
+		}
+		return metadata.PutBucket(tx, b)
+	})
+	if err != nil {
+		return wrapErr(err)
+	}
+	return nil
+}

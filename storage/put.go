@@ -1,0 +1,271 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+
+	"github.com/google/uuid"
+
+	"github.com/bucketfs/bucketfs/metadata"
+)
+
+// origin is the context's origin with Kind defaulting to "api".
+func origin(ctx context.Context) Origin {
+	o := OriginFrom(ctx)
+	if o.Kind == "" {
+		o.Kind = "api"
+	}
+	return o
+}
+
+// sizeLimit is Invenio's limiter pair (spec §7.6): the smaller of the
+// quota left and the maximum file size, the quota winning ties. limit < 0
+// means unlimited; errKind is the error for going over it.
+func sizeLimit(b *Bucket) (limit int64, errKind error) {
+	limit = -1
+	if b.MaxFileSize > 0 {
+		limit, errKind = b.MaxFileSize, ErrTooLarge
+	}
+	if b.QuotaSize > 0 {
+		left := max(b.QuotaSize-b.Size, 0)
+		if limit < 0 || left <= limit {
+			limit, errKind = left, ErrQuotaExceeded
+		}
+	}
+	return limit, errKind
+}
+
+// checkSize fails when size bytes do not fit the bucket's limits now.
+func checkSize(b *Bucket, size int64) error {
+	if limit, kind := sizeLimit(b); limit >= 0 && size > limit {
+		return kind
+	}
+	return nil
+}
+
+// checkIfMatch enforces PutOptions.IfMatch against the current head.
+func checkIfMatch(ifMatch string, head *metadata.VersionRecord) error {
+	switch {
+	case ifMatch == "":
+		return nil
+	case ifMatch == "null":
+		if head != nil && head.File != nil {
+			return fmt.Errorf("%w: key exists (head %s)", ErrConflict, head.VersionID)
+		}
+	case head == nil:
+		return fmt.Errorf("%w: no head, expected version %s", ErrConflict, ifMatch)
+	case head.VersionID != ifMatch:
+		return fmt.Errorf("%w: head is %s, expected %s", ErrConflict, head.VersionID, ifMatch)
+	}
+	return nil
+}
+
+// limitedReader counts bytes and fails as soon as the count passes limit.
+type limitedReader struct {
+	r     io.Reader
+	n     int64
+	limit int64 // < 0: unlimited
+	err   error
+	ctx   context.Context
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if err := l.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.limit >= 0 && l.n > l.limit {
+		return n, l.err
+	}
+	return n, err
+}
+
+// Put streams r into a new blob (hashing it on the way), then records the
+// file and the new head version in one transaction. Identical content
+// (same BLAKE3) links the existing file instance and drops the new blob.
+func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts PutOptions) (*ObjectVersion, error) {
+	wrapErr := func(err error) error { return fmt.Errorf("put %s/%s: %w", bucket, key, err) }
+	if err := ValidateKey(key); err != nil {
+		return nil, wrapErr(err)
+	}
+	if err := validateTags(opts.Tags); err != nil {
+		return nil, wrapErr(err)
+	}
+	var b *Bucket
+	err := s.view(func(tx metadata.Tx) error {
+		var err error
+		if b, err = resolveBucket(tx, bucket); err != nil {
+			return err
+		}
+		if opts.Size >= 0 {
+			if err := checkSize(b, opts.Size); err != nil {
+				return err
+			}
+		}
+		if b.Locked {
+			return ErrLocked
+		}
+		head, err := metadata.GetHead(tx, b.ID, key)
+		if err != nil && !metadata.IsNotFound(err) {
+			return err
+		}
+		return checkIfMatch(opts.IfMatch, head)
+	})
+	if err != nil {
+		return nil, wrapErr(err)
+	}
+	be, err := s.backend(b.Location)
+	if err != nil {
+		return nil, wrapErr(err)
+	}
+	limit, kind := sizeLimit(b)
+	if opts.Size >= 0 && (limit < 0 || opts.Size < limit) {
+		// Read one byte past the announced size to detect a longer body.
+		limit, kind = opts.Size, fmt.Errorf("%w: content longer than announced size %d", ErrInvalid, opts.Size)
+	}
+	w, err := be.Create(ctx)
+	if err != nil {
+		return nil, wrapErr(mapBlobErr(err))
+	}
+	h := newHasher()
+	lr := &limitedReader{r: r, limit: limit, err: kind, ctx: ctx}
+	buf := make([]byte, 256<<10)
+	_, err = io.CopyBuffer(io.MultiWriter(w, h), lr, buf)
+	if err == nil && opts.Size >= 0 && h.n < opts.Size {
+		err = fmt.Errorf("%w: got %d of %d bytes", ErrShortBody, h.n, opts.Size)
+	}
+	if err != nil {
+		w.Abort()
+		return nil, wrapErr(mapBlobErr(err))
+	}
+	fileID := uuid.NewString()
+	s.addPending(fileID)
+	defer s.donePending(fileID)
+	if err := w.Commit(ctx, fileID); err != nil {
+		return nil, wrapErr(mapBlobErr(err))
+	}
+	md5sum, b3sum := h.sums()
+	file := &metadata.FileRecord{
+		FileInstance: FileInstance{
+			ID: fileID, URI: blobURI(be, fileID), Size: h.n, MD5: md5sum, BLAKE3: b3sum,
+			Readable: true, StorageClass: b.StorageClass,
+		},
+		Location: b.Location,
+	}
+	o := origin(ctx)
+	var out *ObjectVersion
+	err = s.c.do(func(tx metadata.Tx, c *txCtx) error {
+		b, err := writableBucket(tx, bucket)
+		if err != nil {
+			return err
+		}
+		if err := checkSize(b, file.Size); err != nil {
+			return err
+		}
+		head, err := metadata.GetHead(tx, b.ID, key)
+		if err != nil && !metadata.IsNotFound(err) {
+			return err
+		}
+		if err := checkIfMatch(opts.IfMatch, head); err != nil {
+			return err
+		}
+		f, err := s.linkOrAddFile(tx, c, file, be)
+		if err != nil {
+			return err
+		}
+		v := newVersion(b.ID, key, &f.FileInstance, opts, c.versionSeq(headSeq(head)))
+		if err := metadata.AddVersion(tx, v, head); err != nil {
+			return err
+		}
+		b.Size += f.Size
+		if err := metadata.PutBucket(tx, b); err != nil {
+			return err
+		}
+		out = &v.ObjectVersion
+		return c.emit(tx, versionEvent(EventPut, b, v, o))
+	})
+	if err != nil {
+		be.Remove(context.WithoutCancel(ctx), fileID)
+		return nil, wrapErr(err)
+	}
+	return out, nil
+}
+
+// linkOrAddFile records file, or, when a readable file with the same
+// BLAKE3 exists, returns that one and frees file's blob after commit.
+func (s *Store) linkOrAddFile(tx metadata.Tx, c *txCtx, file *metadata.FileRecord, be interface {
+	Remove(context.Context, string) error
+}) (*metadata.FileRecord, error) {
+	if id, err := metadata.FileByBLAKE3(tx, file.BLAKE3); err == nil {
+		f, err := metadata.GetFile(tx, id)
+		if err == nil && f.Readable && f.Size == file.Size {
+			newID := file.ID
+			c.onCommit(func() { be.Remove(context.Background(), newID) })
+			return f, nil
+		}
+		if err != nil && !metadata.IsNotFound(err) {
+			return nil, err
+		}
+	} else if !metadata.IsNotFound(err) {
+		return nil, err
+	}
+	f := *file
+	return &f, metadata.PutFile(tx, &f, nil)
+}
+
+func headSeq(h *metadata.VersionRecord) uint64 {
+	if h == nil {
+		return 0
+	}
+	return h.Seq
+}
+
+func newVersion(bucketID, key string, f *FileInstance, opts PutOptions, seq uint64) *metadata.VersionRecord {
+	t := seqTime(seq)
+	mt := opts.Mimetype
+	if mt == "" {
+		mt = GuessMimetype(key)
+	}
+	return &metadata.VersionRecord{
+		ObjectVersion: ObjectVersion{
+			VersionID: uuid.NewString(), BucketID: bucketID, Key: key, File: f, Mimetype: mt,
+			Tags: maps.Clone(opts.Tags), Attrs: maps.Clone(opts.Attrs), Created: t, Updated: t,
+		},
+		Seq: seq,
+	}
+}
+
+// copyVersion is a new version at (bucketID, key) sharing v's file and metadata.
+func copyVersion(v *metadata.VersionRecord, bucketID, key string, seq uint64) *metadata.VersionRecord {
+	mt := v.Mimetype
+	if key != v.Key && mt == GuessMimetype(v.Key) {
+		mt = GuessMimetype(key)
+	}
+	return newVersion(bucketID, key, v.File, PutOptions{Mimetype: mt, Tags: v.Tags, Attrs: v.Attrs}, seq)
+}
+
+func versionEvent(name string, b *Bucket, v *metadata.VersionRecord, o Origin) *Event {
+	ev := &Event{
+		ID: uuid.NewString(), Name: name, BucketID: b.ID, BucketName: b.Name,
+		Key: v.Key, VersionID: v.VersionID, Origin: o,
+	}
+	if v.File != nil {
+		ev.Size, ev.BLAKE3 = v.File.Size, v.File.BLAKE3
+	}
+	return ev
+}
+
+func blobURI(be any, id string) string {
+	if p, ok := be.(interface{ Path(string) (string, error) }); ok {
+		if s, err := p.Path(id); err == nil {
+			return s
+		}
+	}
+	return id
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) || metadata.IsNotFound(err) }
