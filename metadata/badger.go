@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 )
 
 // BadgerOptions tune the on-disk index. The defaults keep memory modest
@@ -24,6 +25,9 @@ type BadgerOptions struct {
 	IndexCacheSize int64
 	// ValueLogFileSize is the size of each value log file in bytes.
 	ValueLogFileSize int64
+	// ValueThreshold: values at least this large go to the value log
+	// instead of the LSM tree (0 = badger's default).
+	ValueThreshold int64
 	// ReadOnly opens the index without writing (e.g. an fsck report).
 	ReadOnly bool
 	// Logger receives badger's log lines (nil = silent).
@@ -34,11 +38,16 @@ type BadgerOptions struct {
 func DefaultBadgerOptions() BadgerOptions {
 	return BadgerOptions{
 		SyncWrites:       true,
-		MemTableSize:     16 << 20,
+		MemTableSize:     8 << 20,
 		NumMemtables:     2,
-		BlockCacheSize:   16 << 20,
+		BlockCacheSize:   8 << 20,
 		IndexCacheSize:   8 << 20,
 		ValueLogFileSize: 128 << 20,
+		// Records stay in the LSM tree; inline file bytes of 4 KiB and more
+		// go to the value log: written once (no compaction rewrites) and
+		// counted as pointers against the transaction size limit. Their
+		// space comes back through ValueLogGC.
+		ValueThreshold: 4 << 10,
 	}
 }
 
@@ -65,8 +74,16 @@ func OpenBadger(dir string, o BadgerOptions) (DB, error) {
 		WithReadOnly(o.ReadOnly).
 		WithLogger(badgerLogger{o.Logger})
 	if o.MemTableSize > 0 {
-		opts = opts.WithMemTableSize(o.MemTableSize).WithBaseTableSize(o.MemTableSize / 4)
+		opts = opts.WithMemTableSize(o.MemTableSize)
 	}
+	// Table builders allocate twice the target table size up front and
+	// badger pools up to 8 of them; with growing table sizes per level that
+	// reached hundreds of MB. Small tables of one size keep it to a few MB.
+	// Without compression a table's size bounds its builder's memory; with
+	// it, very compressible values (text files stored inline) made builders
+	// hold a hundred times the table size.
+	opts = opts.WithBaseTableSize(2 << 20).WithBaseLevelSize(8 << 20).WithCompression(options.None)
+	opts.TableSizeMultiplier = 1
 	if o.NumMemtables > 0 {
 		opts = opts.WithNumMemtables(o.NumMemtables)
 	}
@@ -75,6 +92,9 @@ func OpenBadger(dir string, o BadgerOptions) (DB, error) {
 	}
 	if o.IndexCacheSize > 0 {
 		opts = opts.WithIndexCacheSize(o.IndexCacheSize)
+	}
+	if o.ValueThreshold > 0 {
+		opts = opts.WithValueThreshold(o.ValueThreshold)
 	}
 	if o.ValueLogFileSize > 0 {
 		opts = opts.WithValueLogFileSize(o.ValueLogFileSize)
@@ -96,6 +116,7 @@ func (b *badgerDB) Update(fn func(tx Tx) error) error {
 
 func (b *badgerDB) Close() error { return b.db.Close() }
 
+// ValueLogGC runs badger's value-log GC until it finds nothing to rewrite.
 func (b *badgerDB) ValueLogGC(discardRatio float64) error {
 	for {
 		err := b.db.RunValueLogGC(discardRatio)

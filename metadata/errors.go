@@ -14,4 +14,5 @@ var ErrCorrupt = errors.New("metadata: corrupt record")
 var (
 	errClosed   = errors.New("metadata: db is closed")
 	errReadOnly = errors.New("metadata: write in a read-only transaction")
+	errEmptyKey = errors.New("metadata: empty key")
 )

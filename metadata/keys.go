@@ -13,11 +13,12 @@ import (
 //	st/loc/<location id>                  Location
 //	st/b/<bucket id>                      Bucket
 //	st/bn/<bucket name>                   bucket id
-//	st/k/<bucket id>/<key>                head version of key (delete markers too)
+//	st/k/<bucket id>/<key>                st/v key of the head (delete markers too)
 //	st/h/<bucket id>/<key>                live head (never a marker): listings
 //	st/v/<bucket id>/<key>\x00<^seq>      every version, newest first per key
 //	st/vi/<version id>                    the st/v key of that version
 //	st/f/<file id>                        FileRecord
+//	st/fd/<file id>                       bytes of an inline (small) file
 //	st/fv/<file id>/<version id>          reverse index: versions using a file
 //	st/fb/<blake3>                        file id with that content (dedup)
 //	st/fx/<last check ns>/<file id>       fixity queue, oldest check first
@@ -40,6 +41,7 @@ const (
 	pVersion    = "st/v/"
 	pVersionID  = "st/vi/"
 	pFile       = "st/f/"
+	pFileData   = "st/fd/"
 	pFileRef    = "st/fv/"
 	pFileSum    = "st/fb/"
 	pFixity     = "st/fx/"

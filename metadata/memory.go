@@ -89,6 +89,9 @@ func (t *memTx) Set(key, value []byte) error {
 	if !t.update {
 		return errReadOnly
 	}
+	if len(key) == 0 {
+		return errEmptyKey // as badger
+	}
 	t.tree.ReplaceOrInsert(kv{k: bytes.Clone(key), v: bytes.Clone(value)})
 	return nil
 }

@@ -19,6 +19,9 @@ type VersionRecord struct {
 type FileRecord struct {
 	FileInstance
 	Location string `json:"location_id"`
+	// Inline files keep their bytes in the index (FileData), not in a
+	// location: small files then cost no blob and no extra fsync.
+	Inline bool `json:"inline,omitempty"`
 }
 
 // MultipartRecord is a Multipart as stored, with the options of the version
@@ -172,7 +175,22 @@ func DeleteFile(tx Tx, f *FileRecord) error {
 	if err := tx.Delete(fixityKey(checkNS(f.LastCheckAt), f.ID)); err != nil {
 		return err
 	}
+	if f.Inline {
+		if err := tx.Delete(cat(pFileData, f.ID)); err != nil {
+			return err
+		}
+	}
 	return tx.Delete(cat(pFile, f.ID))
+}
+
+// PutFileData stores the bytes of an inline file.
+func PutFileData(tx Tx, fileID string, data []byte) error {
+	return tx.Set(cat(pFileData, fileID), data)
+}
+
+// GetFileData returns the bytes of an inline file.
+func GetFileData(tx Tx, fileID string) ([]byte, error) {
+	return tx.Get(cat(pFileData, fileID))
 }
 
 func checkNS(t time.Time) int64 {

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -8,8 +9,17 @@ import (
 // GetHead returns the head of (bucket, key), which may be a delete marker,
 // or ErrNotFound when the key has no version at all.
 func GetHead(tx Tx, bucketID, key string) (*VersionRecord, error) {
+	// The head record is a pointer to the version's record; keeping it
+	// small keeps big transactions (directory moves) within badger's limits.
+	vk, err := tx.Get(HeadKey(bucketID, key))
+	if err != nil {
+		return nil, err
+	}
 	var v VersionRecord
-	if err := getJSON(tx, HeadKey(bucketID, key), &v); err != nil {
+	if err := getJSON(tx, vk, &v); err != nil {
+		if IsNotFound(err) {
+			return nil, fmt.Errorf("%w: head of %q points to a missing version", ErrCorrupt, key)
+		}
 		return nil, err
 	}
 	return &v, nil
@@ -58,7 +68,7 @@ func AddVersion(tx Tx, v, prev *VersionRecord) error {
 }
 
 func setHead(tx Tx, v *VersionRecord) error {
-	if err := setJSON(tx, HeadKey(v.BucketID, v.Key), v); err != nil {
+	if err := tx.Set(HeadKey(v.BucketID, v.Key), VersionKey(v.BucketID, v.Key, v.Seq)); err != nil {
 		return err
 	}
 	if v.File == nil {
@@ -93,12 +103,12 @@ func RemoveVersion(tx Tx, v *VersionRecord) (*VersionRecord, error) {
 			return nil, err
 		}
 	}
-	head, err := GetHead(tx, v.BucketID, v.Key)
+	hk, err := tx.Get(HeadKey(v.BucketID, v.Key))
 	if err != nil {
 		return nil, err
 	}
-	if head.VersionID != v.VersionID {
-		return head, nil
+	if !bytes.Equal(hk, VersionKey(v.BucketID, v.Key, v.Seq)) {
+		return GetHead(tx, v.BucketID, v.Key)
 	}
 	// The iterator sees this transaction's deletes made before it.
 	var next *VersionRecord

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -85,6 +86,8 @@ func writableBucket(tx metadata.Tx, ref string) (*Bucket, error) {
 	return b, nil
 }
 
+// CreateBucket creates a bucket in opts.Location (default: the default
+// location) and records an s3:BucketCreated event.
 func (s *Store) CreateBucket(ctx context.Context, opts BucketOptions) (*Bucket, error) {
 	if opts.Name != "" {
 		if err := validateBucketName(opts.Name); err != nil {
@@ -162,6 +165,7 @@ func pickLocation(tx metadata.Tx, ref string) (*Location, error) {
 	return nil, fmt.Errorf("location %q: %w", ref, ErrNotFound)
 }
 
+// GetBucket returns a live bucket by id or name.
 func (s *Store) GetBucket(ctx context.Context, bucket string) (*Bucket, error) {
 	var b *Bucket
 	err := s.view(func(tx metadata.Tx) error {
@@ -172,6 +176,7 @@ func (s *Store) GetBucket(ctx context.Context, bucket string) (*Bucket, error) {
 	return b, err
 }
 
+// ListBuckets returns the live buckets, oldest first.
 func (s *Store) ListBuckets(ctx context.Context) ([]*Bucket, error) {
 	var out []*Bucket
 	err := s.view(func(tx metadata.Tx) error {
@@ -183,9 +188,17 @@ func (s *Store) ListBuckets(ctx context.Context) ([]*Bucket, error) {
 		}
 		return err
 	})
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out, err
 }
 
+// UpdateBucket changes lock, limits and tags; it works on locked buckets
+// (that is how they are unlocked).
 func (s *Store) UpdateBucket(ctx context.Context, bucket string, u BucketUpdate) (*Bucket, error) {
 	if u.QuotaSize != nil && *u.QuotaSize < 0 || u.MaxFileSize != nil && *u.MaxFileSize < 0 {
 		return nil, fmt.Errorf("update bucket %q: %w: negative quota or maximum file size", bucket, ErrInvalid)
@@ -218,6 +231,8 @@ func (s *Store) UpdateBucket(ctx context.Context, bucket string, u BucketUpdate)
 	return out, err
 }
 
+// DeleteBucket soft-deletes a bucket (it becomes invisible and its name
+// free); with onlyIfEmpty it refuses while a live head exists.
 func (s *Store) DeleteBucket(ctx context.Context, bucket string, onlyIfEmpty bool) error {
 	return s.c.do(func(tx metadata.Tx, c *txCtx) error {
 		b, err := resolveBucket(tx, bucket)
@@ -255,55 +270,77 @@ func softDelete(tx metadata.Tx, c *txCtx, b *Bucket, o Origin) error {
 }
 
 // Snapshot creates a new bucket holding a copy of every head of bucket
-// (same file instances, no bytes copied), in one transaction.
+// (same file instances, no bytes copied). The heads are read from one
+// consistent view; the copies are written in transactions of at most
+// snapshotChunk keys, so a crash midway leaves a partial snapshot bucket
+// (every copy in it whole), never a changed source.
 func (s *Store) Snapshot(ctx context.Context, bucket string, opts BucketOptions) (*Bucket, error) {
+	wrapErr := func(err error) error { return fmt.Errorf("snapshot %s: %w", bucket, err) }
 	if opts.Name != "" {
 		if err := validateBucketName(opts.Name); err != nil {
-			return nil, fmt.Errorf("snapshot %q: %w", bucket, err)
+			return nil, wrapErr(err)
 		}
 	}
 	if err := validateBucketOptions(opts); err != nil {
-		return nil, fmt.Errorf("snapshot %q: %w", bucket, err)
+		return nil, wrapErr(err)
 	}
-	o := origin(ctx)
-	var out *Bucket
-	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
-		src, err := resolveBucket(tx, bucket)
-		if err != nil {
+	var heads []*metadata.VersionRecord
+	var src *Bucket
+	if err := s.view(func(tx metadata.Tx) error {
+		var err error
+		if src, err = resolveBucket(tx, bucket); err != nil {
 			return err
 		}
-		if opts.Location == "" {
-			opts.Location = src.Location
-		}
-		if opts.StorageClass == "" {
-			opts.StorageClass = src.StorageClass
-		}
-		dst, err := newBucket(tx, opts)
-		if err != nil {
-			return err
-		}
-		var heads []*metadata.VersionRecord
-		if err := metadata.LiveHeads(tx, src.ID, "", func(v *metadata.VersionRecord) (bool, error) {
+		return metadata.LiveHeads(tx, src.ID, "", func(v *metadata.VersionRecord) (bool, error) {
 			heads = append(heads, v)
 			return true, nil
-		}); err != nil {
-			return err
-		}
-		if err := c.emit(tx, &Event{Name: EventBucketCreated, BucketID: dst.ID, BucketName: dst.Name, Origin: o}); err != nil {
-			return err
-		}
-		for _, h := range heads {
-			nv := copyVersion(h, dst.ID, h.Key, c.versionSeq(0))
-			if err := metadata.AddVersion(tx, nv, nil); err != nil {
+		})
+	}); err != nil {
+		return nil, wrapErr(err)
+	}
+	if opts.Location == "" {
+		opts.Location = src.Location
+	}
+	if opts.StorageClass == "" {
+		opts.StorageClass = src.StorageClass
+	}
+	o := origin(ctx)
+	var dst *Bucket
+	for first := true; first || len(heads) > 0; first = false {
+		chunk := heads[:min(len(heads), snapshotChunk)]
+		heads = heads[len(chunk):]
+		err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+			var b *Bucket
+			var err error
+			if first {
+				if b, err = newBucket(tx, opts); err != nil {
+					return err
+				}
+				if err := c.emit(tx, &Event{Name: EventBucketCreated, BucketID: b.ID, BucketName: b.Name, Origin: o}); err != nil {
+					return err
+				}
+			} else if b, err = metadata.GetBucket(tx, dst.ID); err != nil {
 				return err
 			}
-			dst.Size += nv.Size()
+			for _, h := range chunk {
+				nv := copyVersion(h, b.ID, h.Key, c.versionSeq(0))
+				if err := metadata.AddVersion(tx, nv, nil); err != nil {
+					return err
+				}
+				b.Size += nv.Size()
+			}
+			dst = b
+			return metadata.PutBucket(tx, b)
+		})
+		if err != nil {
+			return nil, wrapErr(err)
 		}
-		out = dst
-		return metadata.PutBucket(tx, dst)
-	})
-	return out, err
+	}
+	return dst, nil
 }
+
+// snapshotChunk is how many heads one snapshot transaction copies.
+const snapshotChunk = 200
 
 // RemoveBucket removes a bucket permanently with all its versions and
 // uploads; blobs no longer referenced are freed. Refused when locked.

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,6 +26,8 @@ type committer struct {
 	closed bool
 	ch     chan *request
 	done   chan struct{}
+	// stopped is closed by close, waking Events waiters.
+	stopped chan struct{}
 
 	// Owned by the run goroutine.
 	lastSeq uint64 // newest committed event
@@ -41,10 +45,16 @@ type committer struct {
 type op func(tx metadata.Tx, c *txCtx) error
 
 type request struct {
-	fn    op
-	done  chan error
-	after []func()
+	fn     op
+	weight int // bytes the op writes, roughly (bounds a batch's size)
+	done   chan error
+	after  []func()
 }
+
+// maxBatchBytes bounds the payload (inline file bytes) one batch holds in
+// memory. Payloads of 4 KiB and more go to badger's value log and count
+// only as pointers against its transaction limit.
+const maxBatchBytes = 4 << 20
 
 // txCtx is what an op may use besides the transaction.
 type txCtx struct {
@@ -56,7 +66,7 @@ type txCtx struct {
 var errBatchAborted = errors.New("storage: batch aborted")
 
 func newCommitter(db metadata.DB, maxBatch int) (*committer, error) {
-	c := &committer{db: db, maxBatch: maxBatch, ch: make(chan *request, 256), done: make(chan struct{}), notify: make(chan struct{})}
+	c := &committer{db: db, maxBatch: maxBatch, ch: make(chan *request, 256), done: make(chan struct{}), stopped: make(chan struct{}), notify: make(chan struct{})}
 	if err := db.View(func(tx metadata.Tx) error {
 		var err error
 		c.lastSeq, err = metadata.LastEventSeq(tx)
@@ -71,8 +81,11 @@ func newCommitter(db metadata.DB, maxBatch int) (*committer, error) {
 
 // do runs fn in the writer and waits for its commit; after a successful
 // commit it runs the actions the op registered (e.g. freeing blobs).
-func (c *committer) do(fn op) error {
-	r := &request{fn: fn, done: make(chan error, 1)}
+func (c *committer) do(fn op) error { return c.doWeighted(fn, 0) }
+
+// doWeighted is do for an op writing about weight bytes of payload.
+func (c *committer) doWeighted(fn op, weight int) error {
+	r := &request{fn: fn, weight: weight + 512, done: make(chan error, 1)}
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
@@ -99,12 +112,22 @@ func (c *committer) close() {
 	close(c.ch)
 	c.mu.Unlock()
 	<-c.done
+	close(c.stopped)
 }
 
 func (c *committer) run() {
 	defer close(c.done)
-	for r := range c.ch {
-		batch := []*request{r}
+	var carry *request // received but did not fit the previous batch
+	for {
+		r := carry
+		carry = nil
+		if r == nil {
+			var ok bool
+			if r, ok = <-c.ch; !ok {
+				return
+			}
+		}
+		batch, bytes := []*request{r}, r.weight
 	drain:
 		for len(batch) < c.maxBatch {
 			select {
@@ -112,7 +135,12 @@ func (c *committer) run() {
 				if !ok {
 					break drain
 				}
+				if bytes+r2.weight > maxBatchBytes {
+					carry = r2
+					break drain
+				}
 				batch = append(batch, r2)
+				bytes += r2.weight
 			default:
 				break drain
 			}
@@ -122,7 +150,8 @@ func (c *committer) run() {
 }
 
 func (c *committer) process(batch []*request) {
-	for attempt := 0; len(batch) > 0; attempt++ {
+	conflicts := 0
+	for len(batch) > 0 {
 		failed, failErr := -1, error(nil)
 		ctxs := make([]*txCtx, len(batch))
 		seq := c.lastSeq
@@ -149,12 +178,16 @@ func (c *committer) process(batch []*request) {
 			batch[failed].done <- failErr
 			batch = append(batch[:failed:failed], batch[failed+1:]...)
 			continue
-		case errors.Is(err, metadata.ErrConflict) && attempt < 10:
+		case errors.Is(err, metadata.ErrConflict) && conflicts < 10:
 			// Only another user of the shared DB touching "st/" keys
 			// could cause this; retrying is safe since ops are replayable.
-			time.Sleep(time.Millisecond << attempt)
+			time.Sleep(time.Millisecond << conflicts)
+			conflicts++
 			continue
 		case err != nil:
+			if errors.Is(err, syscall.ENOSPC) {
+				err = fmt.Errorf("%w: metadata commit: %v", ErrNoSpace, err)
+			}
 			for _, r := range batch {
 				r.done <- err
 			}

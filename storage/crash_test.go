@@ -3,6 +3,7 @@ package storage_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,8 +36,9 @@ func crashOptions() storage.Options {
 	return o
 }
 
-// crashContent is the content of one put of the child: mostly small files,
-// some large ones, and every seventh a repeat (dedup under concurrency).
+// crashContent is the content of one put of the child: small files (kept
+// inline in the index), blob-sized ones, a few large ones, and every seventh
+// a repeat (dedup under concurrency).
 func crashContent(seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, 99))
 	if seed%7 == 0 {
@@ -46,16 +48,18 @@ func crashContent(seed uint64) []byte {
 	switch r.IntN(10) {
 	case 0:
 		n = 0
-	case 1, 2:
+	case 1:
 		n = 1<<20 + r.IntN(1<<20)
+	case 2, 3, 4, 5:
+		n = 20<<10 + r.IntN(300<<10)
 	default:
 		n = r.IntN(16 << 10)
 	}
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
+	b := make([]byte, n+8)
+	for i := 0; i < n; i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], r.Uint64())
 	}
-	return b
+	return b[:n]
 }
 
 // TestCrashChild is the child of TestCrash: it puts objects from several
@@ -152,7 +156,7 @@ func TestCrash(t *testing.T) {
 	for round := range rounds {
 		// Kill after a random number of acknowledgements plus a random
 		// delay, so that puts are always in flight.
-		wantAcks, delay := 1+r.IntN(60), time.Duration(r.IntN(40))*time.Millisecond
+		wantAcks, delay := 1+r.IntN(150), time.Duration(r.IntN(40))*time.Millisecond
 		got, errs := runCrashChild(t, dir, round, wantAcks, delay)
 		for _, a := range got {
 			acks[a[0]+"@"+a[1]] = crashAck{a[1], a[2]}
@@ -280,7 +284,8 @@ func cleanAndCheckLeftovers(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 		for _, v := range res.Objects {
-			if v.File != nil {
+			// Inline files keep their bytes in the index, not in a blob.
+			if v.File != nil && !strings.HasPrefix(v.File.URI, "inline:") {
 				referenced[v.File.ID] = true
 			}
 		}

@@ -14,8 +14,9 @@
 // against quota and maximum file size before bytes are kept (upfront
 // against the announced size, while streaming, and again at commit).
 // Deviations from Invenio are documented where they are made (key rules,
-// full-size last multipart part, expiry of incomplete uploads, restoring
-// the head is allowed, quota checked on copy and restore).
+// empty files allowed, full-size last multipart part, expiry of incomplete
+// uploads, restoring the head is allowed, quota checked on copy and
+// restore, hard-removed bytes are freed).
 //
 // Writing. Every change of the index is an op run by one writer goroutine
 // (commit.go): ops that arrive while a commit is in flight share the next
@@ -31,6 +32,10 @@
 //     committed and synced. When Put returns, the version survives power
 //     loss. A crash before that leaves no visible version, at most a
 //     temporary file or an unreferenced blob, which CollectGarbage removes.
+//   - Small files (up to Options.InlineSize, 64 KiB by default) are stored
+//     inline: their bytes go into the same synced transaction as their
+//     records, so a small durable put costs no fsync of its own and shares
+//     the group commit (FileInstance.URI is "inline:<id>").
 //   - Multipart: the blob is allocated at init; each part is fdatasynced
 //     before it is recorded, so a listed part survives power loss.
 //     Complete hashes the assembled blob and commits the version in one
@@ -40,6 +45,10 @@
 //   - A read of a whole object verifies its BLAKE3 and fails with
 //     ErrChecksum if the bytes changed; CheckFixity/FixityPass record the
 //     outcome of re-hashing (last_check, last_check_at).
+//
+// Large operations: Snapshot copies heads in transactions of 200 and a
+// directory Move too large for one transaction moves in chunks of 100 keys;
+// a crash in between leaves a partial result in which every key is whole.
 //
 // Concurrency: every method of Store is safe for concurrent use. Writes to
 // one key are serialized by the writer; the last committed write is the

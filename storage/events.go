@@ -38,6 +38,8 @@ func (s *Store) Events(ctx context.Context, after uint64, limit int, wait time.D
 		}
 		select {
 		case <-ch:
+		case <-s.c.stopped:
+			return nil, errClosed
 		case <-timer:
 			return nil, nil
 		case <-ctx.Done():
@@ -73,4 +75,34 @@ func (s *Store) Ack(consumer string, seq uint64) error {
 		}
 		return metadata.SetCursor(tx, consumer, seq)
 	})
+}
+
+// TrimEvents deletes events with Seq <= upTo (typically the smallest
+// cursor of every consumer), in bounded transactions, keeping the newest
+// event; it returns how many it deleted.
+func (s *Store) TrimEvents(ctx context.Context, upTo uint64) (int, error) {
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n := 0
+		if err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+			// The newest event always stays: after a reopen the sequencer
+			// continues from it, so sequence numbers never repeat.
+			limit := min(upTo, c.c.lastSeq-1)
+			if c.c.lastSeq == 0 {
+				limit = 0
+			}
+			var err error
+			n, err = metadata.TrimEvents(tx, limit, 1000)
+			return err
+		}); err != nil {
+			return total, err
+		}
+		total += n
+		if n < 1000 {
+			return total, nil
+		}
+	}
 }

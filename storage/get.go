@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -62,10 +63,16 @@ func (s *Store) Get(ctx context.Context, bucket, key, versionID string, offset, 
 
 // openFile opens the blob of a file instance, checking its size.
 func (s *Store) openFile(ctx context.Context, f *FileInstance) (blob.Reader, error) {
-	var rec *metadata.FileRecord
+	var (
+		rec  *metadata.FileRecord
+		data []byte
+	)
 	if err := s.view(func(tx metadata.Tx) error {
 		var err error
-		rec, err = metadata.GetFile(tx, f.ID)
+		if rec, err = metadata.GetFile(tx, f.ID); err != nil || !rec.Inline {
+			return err
+		}
+		data, err = metadata.GetFileData(tx, f.ID)
 		return err
 	}); err != nil {
 		if metadata.IsNotFound(err) {
@@ -73,6 +80,18 @@ func (s *Store) openFile(ctx context.Context, f *FileInstance) (blob.Reader, err
 		}
 		return nil, err
 	}
+	return s.openRecord(ctx, rec, data)
+}
+
+// openRecord opens the content of a file record (data: an inline file's bytes).
+func (s *Store) openRecord(ctx context.Context, rec *metadata.FileRecord, data []byte) (blob.Reader, error) {
+	if rec.Inline {
+		if int64(len(data)) != rec.Size {
+			return nil, fmt.Errorf("file %s: %w: inline data has %d bytes, recorded %d", rec.ID, ErrChecksum, len(data), rec.Size)
+		}
+		return inlineReader{bytes.NewReader(data)}, nil
+	}
+	f := rec
 	be, err := s.backend(rec.Location)
 	if err != nil {
 		return nil, err
@@ -123,3 +142,7 @@ func (b *blobStream) Read(p []byte) (int, error) {
 }
 
 func (b *blobStream) Close() error { return b.r.Close() }
+
+type inlineReader struct{ *bytes.Reader }
+
+func (inlineReader) Close() error { return nil }

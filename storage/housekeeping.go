@@ -157,18 +157,24 @@ func (s *Store) CheckFixity(ctx context.Context, fileID string) (bool, error) {
 }
 
 func (s *Store) rehash(ctx context.Context, f *metadata.FileRecord) (bool, error) {
-	be, err := s.backend(f.Location)
+	var data []byte
+	if f.Inline {
+		if err := s.view(func(tx metadata.Tx) error {
+			var err error
+			data, err = metadata.GetFileData(tx, f.ID)
+			return err
+		}); err != nil {
+			return false, err
+		}
+	}
+	r, err := s.openRecord(ctx, f, data)
+	if errors.Is(err, ErrChecksum) {
+		return false, nil // wrong size
+	}
 	if err != nil {
 		return false, err
 	}
-	r, err := be.Open(ctx, f.ID)
-	if err != nil {
-		return false, mapBlobErr(err)
-	}
 	defer r.Close()
-	if r.Size() != f.Size {
-		return false, nil
-	}
 	md5sum, b3sum, err := hashReaderAt(ctxReaderAt{ctx, r}, f.Size)
 	if err != nil {
 		return false, err
@@ -238,4 +244,43 @@ func (s *Store) ValueLogGC() error {
 		return g.ValueLogGC(0.5)
 	}
 	return nil
+}
+
+// DamagedFile is a file whose last fixity check failed or could not read
+// it, with the versions that use it.
+type DamagedFile struct {
+	File     FileInstance
+	Versions []*ObjectVersion
+}
+
+// DamagedFiles lists the files whose last check was not good (last_check
+// false or null after a check), for fsck reports.
+func (s *Store) DamagedFiles(ctx context.Context) ([]DamagedFile, error) {
+	var out []DamagedFile
+	err := s.view(func(tx metadata.Tx) error {
+		var bad []*metadata.FileRecord
+		if err := metadata.ListFiles(tx, func(f *metadata.FileRecord) (bool, error) {
+			if !f.LastCheckAt.IsZero() && (f.LastCheck == nil || !*f.LastCheck) {
+				bad = append(bad, f)
+			}
+			return ctx.Err() == nil, nil
+		}); err != nil {
+			return err
+		}
+		for _, f := range bad {
+			d := DamagedFile{File: f.FileInstance}
+			ids, err := metadata.FileVersions(tx, f.ID)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if v, err := metadata.GetVersion(tx, id); err == nil {
+					d.Versions = append(d.Versions, &v.ObjectVersion)
+				}
+			}
+			out = append(out, d)
+		}
+		return ctx.Err()
+	})
+	return out, err
 }

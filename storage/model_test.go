@@ -22,6 +22,7 @@ var modelSeed = flag.Uint64("seed", 0, "seed of TestModelVersioning (0 = random)
 type mVersion struct {
 	id      string
 	content int // index into the content pool; -1 = delete marker
+	created time.Time
 }
 
 // model is the whole store as a map: bucket id -> key -> versions, oldest first.
@@ -54,13 +55,15 @@ func (m model) size(b string, pool [][]byte) int64 {
 
 var modelKeys = []string{"a", "b", "d/c", "d/e/f", "d/g", "z"}
 
-// TestModelVersioning runs random put/delete/restore/remove/copy/snapshot
-// operations (and reopens) against a Store and a map model, and compares
-// them after every step.
+// TestModelVersioning runs random put (plain and If-Match), delete,
+// restore, remove, copy, move and snapshot operations (and reopens) against
+// a Store and a map model, and compares them after every step: heads,
+// versions newest first, markers, bucket sizes, contents, dedup, and the
+// listing as of a past moment.
 func TestModelVersioning(t *testing.T) {
 	seeds := []uint64{*modelSeed}
 	if *modelSeed == 0 {
-		seeds = []uint64{uint64(time.Now().UnixNano()), uint64(time.Now().UnixNano()) + 1}
+		seeds = []uint64{rand.Uint64(), rand.Uint64()}
 		if testing.Short() {
 			seeds = seeds[:1]
 		}
@@ -115,14 +118,34 @@ func runModel(t *testing.T, seed uint64, steps int) {
 		k := modelKeys[r.IntN(len(modelKeys))]
 		var op string
 		switch p := r.IntN(100); {
-		case p < 35:
+		case p < 30:
 			op = "put"
 			c := r.IntN(len(pool))
 			v, err := st.Put(ctx, b, k, bytes.NewReader(pool[c]), storage.PutOptions{Size: int64(len(pool[c]))})
 			if err != nil {
 				fail(step, "Put(%s): %v", k, err)
 			}
-			m[b][k] = append(m[b][k], mVersion{v.VersionID, c})
+			m[b][k] = append(m[b][k], mVersion{v.VersionID, c, v.Created})
+		case p < 35:
+			op = "put-if-match"
+			c := r.IntN(len(pool))
+			vs := m[b][k]
+			ifMatch, ok := "null", !m.live(b, k)
+			if len(vs) > 0 && r.IntN(3) > 0 {
+				i := r.IntN(len(vs))
+				ifMatch, ok = vs[i].id, i == len(vs)-1
+			}
+			v, err := st.Put(ctx, b, k, bytes.NewReader(pool[c]), storage.PutOptions{Size: int64(len(pool[c])), IfMatch: ifMatch})
+			if !ok {
+				if !errors.Is(err, storage.ErrConflict) {
+					fail(step, "Put(%s, IfMatch %s) not matching the head: %v, want ErrConflict", k, ifMatch, err)
+				}
+				break
+			}
+			if err != nil {
+				fail(step, "Put(%s, IfMatch %s): %v", k, ifMatch, err)
+			}
+			m[b][k] = append(m[b][k], mVersion{v.VersionID, c, v.Created})
 		case p < 50:
 			op = "delete"
 			v, err := st.Delete(ctx, b, k, storage.DeleteOptions{})
@@ -135,8 +158,8 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			if err != nil {
 				fail(step, "Delete(%s): %v", k, err)
 			}
-			m[b][k] = append(m[b][k], mVersion{v.VersionID, -1})
-		case p < 62:
+			m[b][k] = append(m[b][k], mVersion{v.VersionID, -1, v.Created})
+		case p < 60:
 			op = "restore"
 			vs := m[b][k]
 			if len(vs) == 0 {
@@ -153,8 +176,8 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			if err != nil {
 				fail(step, "Restore(%s, %s): %v", k, old.id, err)
 			}
-			m[b][k] = append(m[b][k], mVersion{v.VersionID, old.content})
-		case p < 77:
+			m[b][k] = append(m[b][k], mVersion{v.VersionID, old.content, v.Created})
+		case p < 73:
 			op = "remove"
 			vs := m[b][k]
 			if len(vs) == 0 || r.IntN(10) == 0 {
@@ -169,7 +192,7 @@ func runModel(t *testing.T, seed uint64, steps int) {
 				fail(step, "RemoveVersion(%s, %s): %v", k, vs[i].id, err)
 			}
 			m[b][k] = slices.Delete(vs, i, i+1)
-		case p < 92:
+		case p < 86:
 			op = "copy"
 			db := buckets[r.IntN(len(buckets))]
 			dk := modelKeys[r.IntN(len(modelKeys))]
@@ -184,7 +207,36 @@ func runModel(t *testing.T, seed uint64, steps int) {
 				fail(step, "Copy(%s -> %s): %v", k, dk, err)
 			}
 			h, _ := m.head(b, k)
-			m[db][dk] = append(m[db][dk], mVersion{v.VersionID, h.content})
+			m[db][dk] = append(m[db][dk], mVersion{v.VersionID, h.content, v.Created})
+		case p < 92:
+			op = "move"
+			dk := modelKeys[r.IntN(len(modelKeys))]
+			if dk == k {
+				break
+			}
+			err := st.Move(ctx, b, k, dk)
+			if !m.live(b, k) {
+				if !errors.Is(err, storage.ErrNotFound) {
+					fail(step, "Move(%s) without a live head: %v, want ErrNotFound", k, err)
+				}
+				break
+			}
+			if err != nil {
+				fail(step, "Move(%s -> %s): %v", k, dk, err)
+			}
+			// A move is a new head at dst sharing the file and a delete
+			// marker at src; Move returns neither, so read them back.
+			h, _ := m.head(b, k)
+			nv, err := st.Stat(ctx, b, dk, "")
+			if err != nil {
+				fail(step, "Stat(%s) after a move to it: %v", dk, err)
+			}
+			vs, err := st.Versions(ctx, b, k)
+			if err != nil || len(vs) == 0 || !vs[0].DeleteMarker() {
+				fail(step, "Versions(%s) after moving it away: %v, want a delete marker first", k, err)
+			}
+			m[b][dk] = append(m[b][dk], mVersion{nv.VersionID, h.content, nv.Created})
+			m[b][k] = append(m[b][k], mVersion{vs[0].VersionID, -1, vs[0].Created})
 		case p < 95:
 			op = "snapshot"
 			if len(buckets) >= 5 {
@@ -205,7 +257,7 @@ func runModel(t *testing.T, seed uint64, steps int) {
 				if !ok || h.content < 0 {
 					fail(step, "snapshot has %s, not live in the source", v.Key)
 				}
-				m[sb.ID][v.Key] = []mVersion{{v.VersionID, h.content}}
+				m[sb.ID][v.Key] = []mVersion{{v.VersionID, h.content, v.Created}}
 			}
 		default:
 			op = "reopen"
@@ -244,6 +296,9 @@ func checkModel(t *testing.T, st storage.ObjectStore, m model, buckets []string,
 		sort.Strings(want)
 		if !slices.Equal(got, want) {
 			return fmt.Errorf("bucket %s lists %v, model %v", b, got, want)
+		}
+		if err := checkAt(t, st, m, b, r); err != nil {
+			return err
 		}
 		bk, err := st.GetBucket(ctx, b)
 		if err != nil {
@@ -301,6 +356,53 @@ func checkModel(t *testing.T, st storage.ObjectStore, m model, buckets []string,
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// checkAt lists bucket b as of a random moment between two of its versions'
+// creation times (never on one, where "at or before" would be a matter of
+// clock resolution) and compares with the model: per key the newest
+// remaining version created before that moment, absent if it is a marker.
+func checkAt(t *testing.T, st storage.ObjectStore, m model, b string, r *rand.Rand) error {
+	var times []time.Time
+	for _, vs := range m[b] {
+		for _, v := range vs {
+			times = append(times, v.created)
+		}
+	}
+	if len(times) == 0 {
+		return nil
+	}
+	slices.SortFunc(times, time.Time.Compare)
+	times = slices.CompactFunc(times, time.Time.Equal)
+	i := r.IntN(len(times))
+	at := times[i].Add(-time.Microsecond)
+	if i > 0 {
+		at = times[i-1].Add(times[i].Sub(times[i-1]) / 2)
+	}
+	var want []string
+	for k, vs := range m[b] {
+		for j := len(vs) - 1; j >= 0; j-- {
+			if vs[j].created.Before(at) {
+				if vs[j].content >= 0 {
+					want = append(want, k+"@"+vs[j].id)
+				}
+				break
+			}
+		}
+	}
+	sort.Strings(want)
+	res, err := st.List(t.Context(), b, storage.ListOptions{At: at})
+	if err != nil {
+		return fmt.Errorf("List(At): %w", err)
+	}
+	var got []string
+	for _, v := range res.Objects {
+		got = append(got, v.Key+"@"+v.VersionID)
+	}
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("bucket %s as of %v lists %v, model %v", b, at, got, want)
 	}
 	return nil
 }

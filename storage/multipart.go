@@ -25,6 +25,8 @@ func partRange(m *Multipart, n int) (start, end int64, err error) {
 	return start, min(start+m.PartSize, m.Size), nil
 }
 
+// InitMultipart starts an upload in parts (spec §8.1): it allocates the
+// final blob at full size and reserves size in the bucket.
 func (s *Store) InitMultipart(ctx context.Context, bucket, key string, size, partSize int64, opts PutOptions) (*Multipart, error) {
 	wrapErr := func(err error) error { return fmt.Errorf("init multipart %s/%s: %w", bucket, key, err) }
 	if err := ValidateKey(key); err != nil {
@@ -114,7 +116,19 @@ func getUpload(tx metadata.Tx, uploadID string) (*metadata.MultipartRecord, *Buc
 	return m, b, nil
 }
 
+// UploadPart writes part n in place at its offset and fdatasyncs it before
+// recording it; a part may be uploaded again until the upload completes.
 func (s *Store) UploadPart(ctx context.Context, uploadID string, n int, r io.Reader, size int64) (*Part, error) {
+	var p *Part
+	err := s.uploads.shared(uploadID, func() error {
+		var err error
+		p, err = s.uploadPart(ctx, uploadID, n, r, size)
+		return err
+	})
+	return p, err
+}
+
+func (s *Store) uploadPart(ctx context.Context, uploadID string, n int, r io.Reader, size int64) (*Part, error) {
 	wrapErr := func(err error) error { return fmt.Errorf("upload part %d of %s: %w", n, uploadID, err) }
 	var m *metadata.MultipartRecord
 	if err := s.view(func(tx metadata.Tx) error {
@@ -165,6 +179,7 @@ func (s *Store) UploadPart(ctx context.Context, uploadID string, n int, r io.Rea
 	return p, nil
 }
 
+// GetMultipart returns an upload (completed ones too, with VersionID).
 func (s *Store) GetMultipart(ctx context.Context, uploadID string) (*Multipart, error) {
 	var out *Multipart
 	err := s.view(func(tx metadata.Tx) error {
@@ -177,6 +192,7 @@ func (s *Store) GetMultipart(ctx context.Context, uploadID string) (*Multipart, 
 	return out, err
 }
 
+// ListParts returns the uploaded parts by number.
 func (s *Store) ListParts(ctx context.Context, uploadID string) ([]*Part, error) {
 	var out []*Part
 	err := s.view(func(tx metadata.Tx) error {
@@ -193,6 +209,7 @@ func (s *Store) ListParts(ctx context.Context, uploadID string) ([]*Part, error)
 	return out, nil
 }
 
+// ListMultiparts returns a bucket's uploads, oldest first.
 func (s *Store) ListMultiparts(ctx context.Context, bucket string) ([]*Multipart, error) {
 	var out []*Multipart
 	err := s.view(func(tx metadata.Tx) error {
@@ -224,6 +241,16 @@ func (s *Store) ListMultiparts(ctx context.Context, bucket string) ([]*Multipart
 // blob once (MD5 and BLAKE3), and then records the new head in O(1): the
 // upload's file instance becomes the version's file.
 func (s *Store) CompleteMultipart(ctx context.Context, uploadID string) (*ObjectVersion, error) {
+	var v *ObjectVersion
+	err := s.uploads.exclusive(uploadID, func() error {
+		var err error
+		v, err = s.completeMultipart(ctx, uploadID)
+		return err
+	})
+	return v, err
+}
+
+func (s *Store) completeMultipart(ctx context.Context, uploadID string) (*ObjectVersion, error) {
 	wrapErr := func(err error) error { return fmt.Errorf("complete upload %s: %w", uploadID, err) }
 	var m *metadata.MultipartRecord
 	if err := s.view(func(tx metadata.Tx) error {
@@ -321,6 +348,8 @@ func (s *Store) linkOrAddFileReplacing(tx metadata.Tx, c *txCtx, file, prev *met
 	return file, metadata.PutFile(tx, file, prev)
 }
 
+// AbortMultipart drops an incomplete upload: its reservation is given back
+// and its blob freed. A completed upload cannot be aborted (ErrConflict).
 func (s *Store) AbortMultipart(ctx context.Context, uploadID string) error {
 	if err := s.dropMultipart(ctx, uploadID, true); err != nil {
 		return fmt.Errorf("abort upload %s: %w", uploadID, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 
 	"github.com/bucketfs/bucketfs/metadata"
@@ -29,6 +28,7 @@ func findVersion(tx metadata.Tx, b *Bucket, key, versionID string) (*metadata.Ve
 	return v, err
 }
 
+// Stat returns the head (a marker head is ErrNotFound) or a given version.
 func (s *Store) Stat(ctx context.Context, bucket, key, versionID string) (*ObjectVersion, error) {
 	var out *ObjectVersion
 	err := s.view(func(tx metadata.Tx) error {
@@ -49,6 +49,7 @@ func (s *Store) Stat(ctx context.Context, bucket, key, versionID string) (*Objec
 	return out, nil
 }
 
+// Versions returns every version of key, newest first, markers included.
 func (s *Store) Versions(ctx context.Context, bucket, key string) ([]*ObjectVersion, error) {
 	var out []*ObjectVersion
 	err := s.view(func(tx metadata.Tx) error {
@@ -68,6 +69,8 @@ func (s *Store) Versions(ctx context.Context, bucket, key string) ([]*ObjectVers
 	return out, nil
 }
 
+// List returns a page of heads, of every file version (opts.Versions), or
+// of the heads as of opts.At; see metadata.List for the cursor rules.
 func (s *Store) List(ctx context.Context, bucket string, opts ListOptions) (*ListResult, error) {
 	if opts.Limit < 0 {
 		return nil, fmt.Errorf("list %s: %w: negative limit", bucket, ErrInvalid)
@@ -97,6 +100,8 @@ func (s *Store) List(ctx context.Context, bucket string, opts ListOptions) (*Lis
 	return out, nil
 }
 
+// Delete writes a delete marker as the new head; the bucket size does not
+// change, since the deleted version stays.
 func (s *Store) Delete(ctx context.Context, bucket, key string, opts DeleteOptions) (*ObjectVersion, error) {
 	o := origin(ctx)
 	var out *ObjectVersion
@@ -157,6 +162,9 @@ func (s *Store) releaseFile(tx metadata.Tx, c *txCtx, fileID string) error {
 	if err := metadata.DeleteFile(tx, f); err != nil {
 		return err
 	}
+	if f.Inline {
+		return nil // its bytes went with the record
+	}
 	loc := f.Location
 	c.onCommit(func() {
 		if be, err := s.backend(loc); err == nil {
@@ -168,6 +176,8 @@ func (s *Store) releaseFile(tx metadata.Tx, c *txCtx, fileID string) error {
 	return nil
 }
 
+// RemoveVersion deletes one version for good (a marker too); the head
+// moves to the newest remaining version; the file is freed once unused.
 func (s *Store) RemoveVersion(ctx context.Context, bucket, key, versionID string) error {
 	o := origin(ctx)
 	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
@@ -197,6 +207,7 @@ func (s *Store) RemoveVersion(ctx context.Context, bucket, key, versionID string
 	return nil
 }
 
+// Restore makes a copy of a version (sharing its file) the new head.
 func (s *Store) Restore(ctx context.Context, bucket, key, versionID string) (*ObjectVersion, error) {
 	o := origin(ctx)
 	var out *ObjectVersion
@@ -242,6 +253,8 @@ func (s *Store) Restore(ctx context.Context, bucket, key, versionID string) (*Ob
 	return out, nil
 }
 
+// Copy makes a new head at dst sharing the source version's file; the
+// destination's quota is checked since its size grows.
 func (s *Store) Copy(ctx context.Context, src CopySource, dstBucket, dstKey string, opts PutOptions) (*ObjectVersion, error) {
 	wrapErr := func(err error) error {
 		return fmt.Errorf("copy %s/%s to %s/%s: %w", src.Bucket, src.Key, dstBucket, dstKey, err)
@@ -306,6 +319,7 @@ func (s *Store) Copy(ctx context.Context, src CopySource, dstBucket, dstKey stri
 	return out, nil
 }
 
+// SetAttrs replaces the attributes of a version in place.
 func (s *Store) SetAttrs(ctx context.Context, bucket, key, versionID string, attrs map[string]string) (*ObjectVersion, error) {
 	var out *ObjectVersion
 	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
@@ -326,94 +340,4 @@ func (s *Store) SetAttrs(ctx context.Context, bucket, key, versionID string, att
 		return nil, fmt.Errorf("set attributes of %s/%s: %w", bucket, key, err)
 	}
 	return out, nil
-}
-
-// Move renames a key, or every key under a prefix ending in "/", in one
-// transaction: each moved key gets a new head at its new name sharing the
-// file, and a delete marker at its old name. An existing key at dst is
-// overwritten (a new version); a directory move refuses a destination
-// directory that has keys (ErrNotEmpty).
-func (s *Store) Move(ctx context.Context, bucket, src, dst string) error {
-	wrapErr := func(err error) error { return fmt.Errorf("move %s/%s to %s: %w", bucket, src, dst, err) }
-	for _, k := range []string{src, dst} {
-		if err := ValidateKey(k); err != nil {
-			return wrapErr(err)
-		}
-	}
-	dir := IsDirMarker(src)
-	if dir != IsDirMarker(dst) {
-		return wrapErr(fmt.Errorf("%w: source and destination must both end in / or neither", ErrInvalid))
-	}
-	if dir && strings.HasPrefix(dst, src) {
-		return wrapErr(fmt.Errorf("%w: cannot move a directory into itself", ErrInvalid))
-	}
-	if src == dst {
-		return nil
-	}
-	o := origin(ctx)
-	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
-		b, err := writableBucket(tx, bucket)
-		if err != nil {
-			return err
-		}
-		var moves []*metadata.VersionRecord
-		if dir {
-			if err := metadata.LiveHeads(tx, b.ID, src, func(v *metadata.VersionRecord) (bool, error) {
-				moves = append(moves, v)
-				return true, nil
-			}); err != nil {
-				return err
-			}
-			if len(moves) == 0 {
-				return ErrNotFound
-			}
-			// The destination directory may hold only its own marker.
-			busy := false
-			if err := metadata.LiveHeads(tx, b.ID, dst, func(v *metadata.VersionRecord) (bool, error) {
-				busy = v.Key != dst
-				return !busy, nil
-			}); err != nil {
-				return err
-			}
-			if busy {
-				return ErrNotEmpty
-			}
-		} else {
-			h, err := metadata.GetHead(tx, b.ID, src)
-			if metadata.IsNotFound(err) || err == nil && h.File == nil {
-				return ErrNotFound
-			}
-			if err != nil {
-				return err
-			}
-			moves = append(moves, h)
-		}
-		for _, v := range moves {
-			nk := dst + strings.TrimPrefix(v.Key, src)
-			head, err := metadata.GetHead(tx, b.ID, nk)
-			if err != nil && !metadata.IsNotFound(err) {
-				return err
-			}
-			nv := copyVersion(v, b.ID, nk, c.versionSeq(headSeq(head)))
-			if err := metadata.AddVersion(tx, nv, head); err != nil {
-				return err
-			}
-			b.Size += nv.Size()
-			if err := c.emit(tx, versionEvent(EventCopy, b, nv, o)); err != nil {
-				return err
-			}
-			m := newVersion(b.ID, v.Key, nil, PutOptions{Mimetype: v.Mimetype}, c.versionSeq(v.Seq))
-			if err := metadata.AddVersion(tx, m, v); err != nil {
-				return err
-			}
-			if err := c.emit(tx, versionEvent(EventDeleteMarker, b, m, o)); err != nil {
-				return err
-			}
-		}
-		return metadata.PutBucket(tx, b)
-	})
-	if err != nil {
-		return wrapErr(err)
-	}
-	return nil
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/bucketfs/bucketfs/metadata"
+	"github.com/bucketfs/bucketfs/storage/blob"
 )
 
 // origin is the context's origin with Kind defaulting to "api".
@@ -118,47 +120,30 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 	if err != nil {
 		return nil, wrapErr(err)
 	}
-	be, err := s.backend(b.Location)
-	if err != nil {
-		return nil, wrapErr(err)
-	}
 	limit, kind := sizeLimit(b)
 	if opts.Size >= 0 && (limit < 0 || opts.Size < limit) {
 		// Read one byte past the announced size to detect a longer body.
 		limit, kind = opts.Size, fmt.Errorf("%w: content longer than announced size %d", ErrInvalid, opts.Size)
 	}
-	w, err := be.Create(ctx)
-	if err != nil {
-		return nil, wrapErr(mapBlobErr(err))
-	}
-	h := newHasher()
 	lr := &limitedReader{r: r, limit: limit, err: kind, ctx: ctx}
-	buf := make([]byte, 256<<10)
-	_, err = io.CopyBuffer(io.MultiWriter(w, h), lr, buf)
-	if err == nil && opts.Size >= 0 && h.n < opts.Size {
-		err = fmt.Errorf("%w: got %d of %d bytes", ErrShortBody, h.n, opts.Size)
-	}
+	file, data, be, err := s.writeContent(ctx, b, lr, opts.Size)
 	if err != nil {
-		w.Abort()
-		return nil, wrapErr(mapBlobErr(err))
+		return nil, wrapErr(err)
 	}
-	fileID := uuid.NewString()
-	s.addPending(fileID)
-	defer s.donePending(fileID)
-	if err := w.Commit(ctx, fileID); err != nil {
-		return nil, wrapErr(mapBlobErr(err))
-	}
-	md5sum, b3sum := h.sums()
-	file := &metadata.FileRecord{
-		FileInstance: FileInstance{
-			ID: fileID, URI: blobURI(be, fileID), Size: h.n, MD5: md5sum, BLAKE3: b3sum,
-			Readable: true, StorageClass: b.StorageClass,
-		},
-		Location: b.Location,
+	if !file.Inline {
+		s.addPending(file.ID)
+		defer s.donePending(file.ID)
+		// The blob was committed by writeContent; drop it if the metadata
+		// commit fails.
+		defer func() {
+			if err != nil {
+				be.Remove(context.WithoutCancel(ctx), file.ID)
+			}
+		}()
 	}
 	o := origin(ctx)
 	var out *ObjectVersion
-	err = s.c.do(func(tx metadata.Tx, c *txCtx) error {
+	err = s.c.doWeighted(func(tx metadata.Tx, c *txCtx) error {
 		b, err := writableBucket(tx, bucket)
 		if err != nil {
 			return err
@@ -173,7 +158,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 		if err := checkIfMatch(opts.IfMatch, head); err != nil {
 			return err
 		}
-		f, err := s.linkOrAddFile(tx, c, file, be)
+		f, err := s.linkOrAddFile(tx, c, file, data, be)
 		if err != nil {
 			return err
 		}
@@ -187,24 +172,85 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 		}
 		out = &v.ObjectVersion
 		return c.emit(tx, versionEvent(EventPut, b, v, o))
-	})
+	}, len(data))
 	if err != nil {
-		be.Remove(context.WithoutCancel(ctx), fileID)
 		return nil, wrapErr(err)
 	}
 	return out, nil
 }
 
+// writeContent reads the content of a new file from lr, hashing it. Small
+// content (up to InlineSize) is returned in data for an inline file;
+// anything larger is streamed into a blob, fsynced and committed under the
+// new file's id in be.
+func (s *Store) writeContent(ctx context.Context, b *Bucket, lr io.Reader, size int64) (*metadata.FileRecord, []byte, blob.Backend, error) {
+	h := newHasher()
+	file := &metadata.FileRecord{
+		FileInstance: FileInstance{ID: uuid.NewString(), Readable: true, StorageClass: b.StorageClass},
+	}
+	var prefix []byte
+	if s.opts.InlineSize > 0 && size <= s.opts.InlineSize {
+		// One byte more than fits inline tells whether the content does.
+		var buf []byte
+		if size >= 0 {
+			buf = make([]byte, size+1)
+		} else {
+			buf = make([]byte, s.opts.InlineSize+1)
+		}
+		// With an announced size, lr fails on its extra byte itself.
+		n, err := io.ReadFull(lr, buf)
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			if size >= 0 && int64(n) < size {
+				return nil, nil, nil, fmt.Errorf("%w: got %d of %d bytes", ErrShortBody, n, size)
+			}
+			data := buf[:n:n]
+			if size < 0 {
+				data = bytes.Clone(data) // do not pin a 64 KiB buffer for a small file
+			}
+			h.Write(data)
+			file.MD5, file.BLAKE3 = h.sums()
+			file.Size, file.Inline, file.URI = int64(n), true, "inline:"+file.ID
+			return file, data, nil, nil
+		case err != nil:
+			return nil, nil, nil, err
+		}
+		prefix = buf
+	}
+	be, err := s.backend(b.Location)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	w, err := be.Create(ctx)
+	if err != nil {
+		return nil, nil, nil, mapBlobErr(err)
+	}
+	_, err = hashCopy(w, io.MultiReader(bytes.NewReader(prefix), lr), h)
+	if err == nil && size >= 0 && h.n < size {
+		err = fmt.Errorf("%w: got %d of %d bytes", ErrShortBody, h.n, size)
+	}
+	if err != nil {
+		w.Abort()
+		return nil, nil, nil, mapBlobErr(err)
+	}
+	if err := w.Commit(ctx, file.ID); err != nil {
+		return nil, nil, nil, mapBlobErr(err)
+	}
+	file.MD5, file.BLAKE3 = h.sums()
+	file.Size, file.Location, file.URI = h.n, b.Location, blobURI(be, file.ID)
+	return file, nil, be, nil
+}
+
 // linkOrAddFile records file, or, when a readable file with the same
 // BLAKE3 exists, returns that one and frees file's blob after commit.
-func (s *Store) linkOrAddFile(tx metadata.Tx, c *txCtx, file *metadata.FileRecord, be interface {
-	Remove(context.Context, string) error
-}) (*metadata.FileRecord, error) {
+func (s *Store) linkOrAddFile(tx metadata.Tx, c *txCtx, file *metadata.FileRecord, data []byte, be blob.Backend) (*metadata.FileRecord, error) {
 	if id, err := metadata.FileByBLAKE3(tx, file.BLAKE3); err == nil {
 		f, err := metadata.GetFile(tx, id)
 		if err == nil && f.Readable && f.Size == file.Size {
-			newID := file.ID
-			c.onCommit(func() { be.Remove(context.Background(), newID) })
+			if !file.Inline {
+				newID := file.ID
+				c.onCommit(func() { be.Remove(context.Background(), newID) })
+			}
 			return f, nil
 		}
 		if err != nil && !metadata.IsNotFound(err) {
@@ -214,6 +260,11 @@ func (s *Store) linkOrAddFile(tx metadata.Tx, c *txCtx, file *metadata.FileRecor
 		return nil, err
 	}
 	f := *file
+	if f.Inline {
+		if err := metadata.PutFileData(tx, f.ID, data); err != nil {
+			return nil, err
+		}
+	}
 	return &f, metadata.PutFile(tx, &f, nil)
 }
 

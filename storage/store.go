@@ -37,6 +37,10 @@ type Options struct {
 	DB metadata.DB
 	// MaxBatch bounds how many changes share one commit.
 	MaxBatch int
+	// InlineSize: files up to this size keep their bytes in the index
+	// instead of a blob, so a small durable put costs no extra fsync (its
+	// bytes ride in the group commit). 0 = default, < 0 = never inline.
+	InlineSize int64
 }
 
 // DefaultOptions returns the settings of Invenio-Files-REST.
@@ -48,6 +52,7 @@ func DefaultOptions() Options {
 		MaxParts:        10000,
 		Badger:          metadata.DefaultBadgerOptions(),
 		MaxBatch:        128,
+		InlineSize:      64 << 10,
 	}
 }
 
@@ -59,12 +64,18 @@ type Store struct {
 	db   metadata.DB
 	log  *slog.Logger
 	c    *committer
+	lock *os.File // flock on dir/LOCK
 
 	mu       sync.RWMutex
 	backends map[string]blob.Backend // by location id
 
 	pmu     sync.Mutex
 	pending map[string]int // blob ids written but not yet recorded (GC must spare them)
+
+	uploads uploadLocks
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var (
@@ -94,6 +105,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.MaxParts <= 0 {
 		opts.MaxParts = def.MaxParts
 	}
+	if opts.InlineSize == 0 {
+		opts.InlineSize = def.InlineSize
+	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = def.MaxBatch
 	}
@@ -107,19 +121,24 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	db := opts.DB
 	if db == nil {
 		bo := opts.Badger
 		bo.Logger = opts.Logger
-		var err error
 		if db, err = metadata.OpenBadger(filepath.Join(dir, "meta"), bo); err != nil {
+			lock.Close()
 			return nil, err
 		}
 	}
-	s := &Store{dir: dir, opts: opts, db: db, log: log, backends: map[string]blob.Backend{}, pending: map[string]int{}}
+	s := &Store{dir: dir, opts: opts, db: db, log: log, lock: lock, backends: map[string]blob.Backend{}, pending: map[string]int{}}
 	c, err := newCommitter(db, opts.MaxBatch)
 	if err != nil {
 		db.Close()
+		lock.Close()
 		return nil, err
 	}
 	s.c = c
@@ -130,10 +149,14 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Close stops the writer and closes the index.
+// Close stops the writer and closes the index. Later calls do nothing.
 func (s *Store) Close() error {
-	s.c.close()
-	return s.db.Close()
+	s.closeOnce.Do(func() {
+		s.c.close()
+		s.closeErr = s.db.Close()
+		s.lock.Close() // releases the directory lock
+	})
+	return s.closeErr
 }
 
 // DB is the metadata index, shared with other packages under their own

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"testing"
 
+	"github.com/bucketfs/bucketfs/metadata"
 	"github.com/bucketfs/bucketfs/storage"
 	"github.com/bucketfs/bucketfs/storage/storetest"
 )
@@ -35,6 +36,19 @@ func TestStoreContract(t *testing.T) {
 	so.MaxPartSize = opts.MaxPartSize
 	so.MaxParts = opts.MaxParts
 	storetest.RunWithOptions(t, so, func(t *testing.T) storage.ObjectStore {
+		return openTestStore(t, opts)
+	})
+}
+
+// TestStoreContractMemoryIndex runs the suite on a Store whose index is the
+// in-memory twin of badger (blobs still on disk).
+func TestStoreContractMemoryIndex(t *testing.T) {
+	so := storetest.DefaultOptions()
+	so.MinPartSize = contractPartSize
+	storetest.RunWithOptions(t, so, func(t *testing.T) storage.ObjectStore {
+		opts := storage.DefaultOptions()
+		opts.MinPartSize = contractPartSize
+		opts.DB = metadata.NewMemory()
 		return openTestStore(t, opts)
 	})
 }

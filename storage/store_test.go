@@ -13,10 +13,17 @@ import (
 )
 
 // openTest opens a store on badger in a temp dir (or memory with mem).
+// Files are never inline, so tests see every file as a blob; inline files
+// have their own test.
 func openTest(t *testing.T, mem bool) *Store {
+	return openTestWith(t, mem, func(o *Options) { o.InlineSize = -1 })
+}
+
+func openTestWith(t *testing.T, mem bool, tweak func(*Options)) *Store {
 	t.Helper()
 	opts := DefaultOptions()
 	opts.MinPartSize = 4
+	tweak(&opts)
 	if mem {
 		opts.DB = metadata.NewMemory()
 	}
@@ -205,4 +212,21 @@ func TestPutBodyChecks(t *testing.T) {
 	if err != nil || v.Size() != 0 {
 		t.Fatalf("empty: %v %v", v, err)
 	}
+}
+
+func TestOpenTwice(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, DefaultOptions()); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("second open: %v, want ErrUnavailable", err)
+	}
+	s.Close()
+	s, err = Open(dir, DefaultOptions())
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	s.Close()
 }

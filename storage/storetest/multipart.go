@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/bucketfs/bucketfs/storage"
@@ -249,4 +250,36 @@ func (s *suite) testMultipartAbort(t *testing.T, st storage.ObjectStore) {
 	}
 	_, err = st.Stat(ctx, b.ID, "k", "")
 	wantErr(t, "Stat after abort", err, storage.ErrNotFound)
+}
+
+func (s *suite) testMultipartConcurrentParts(t *testing.T, st storage.ObjectStore) {
+	b := newBucket(t, st, storage.BucketOptions{})
+	part := s.o.MinPartSize
+	size := 5*part + 3
+	data := content(12, int(size))
+	mp, err := st.InitMultipart(t.Context(), b.ID, "k", size, part, storage.PutOptions{Size: size})
+	noErr(t, "InitMultipart", err)
+	var wg sync.WaitGroup
+	errs := make(chan error, mp.Parts())
+	for n := range mp.Parts() {
+		wg.Go(func() {
+			lo := int64(n) * part
+			hi := min(lo+part, size)
+			if _, err := st.UploadPart(t.Context(), mp.UploadID, n, bytes.NewReader(data[lo:hi]), hi-lo); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent UploadPart: %v", err)
+	}
+	if ns := partNumbers(t, st, mp.UploadID); !slices.Equal(ns, []int{0, 1, 2, 3, 4, 5}) {
+		t.Fatalf("ListParts after concurrent uploads = %v", ns)
+	}
+	v, err := st.CompleteMultipart(t.Context(), mp.UploadID)
+	noErr(t, "CompleteMultipart", err)
+	checkVersion(t, v, "k", data)
+	wantContent(t, st, b.ID, "k", "", data)
 }

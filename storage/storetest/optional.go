@@ -154,6 +154,16 @@ func (s *suite) testEvents(t *testing.T, st storage.ObjectStore) {
 	t.Fatalf("no put event for version %s in %+v", v1.VersionID, evs)
 found:
 
+	// The origin of a write (who caused it, how many function calls deep)
+	// travels into its event: triggers stop loops with it.
+	octx := storage.WithOrigin(ctx, storage.Origin{Kind: "sync", Hops: 2})
+	ov, err := st.Put(octx, b.ID, "from-sync", bytes.NewReader([]byte("s")), storage.PutOptions{Size: 1})
+	noErr(t, "Put with an origin", err)
+	evs = drain(0)
+	if len(evs) != 1 || evs[0].VersionID != ov.VersionID || evs[0].Origin.Kind != "sync" || evs[0].Origin.Hops != 2 {
+		t.Fatalf("event of a put with origin sync/2: %+v", evs)
+	}
+
 	// A waiting reader is woken by a change.
 	done := make(chan []storage.Event, 1)
 	go func() {

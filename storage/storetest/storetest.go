@@ -80,6 +80,7 @@ func RunWithOptions(t *testing.T, o Options, open func(t *testing.T) storage.Obj
 		{"MultipartInitErrors", s.testMultipartInitErrors},
 		{"MultipartPartErrors", s.testMultipartPartErrors},
 		{"MultipartAbort", s.testMultipartAbort},
+		{"MultipartConcurrentParts", s.testMultipartConcurrentParts},
 
 		{"Snapshot", s.testSnapshot},
 		{"Move", s.testMove},
