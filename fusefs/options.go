@@ -1,0 +1,65 @@
+package fusefs
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configure a mount. Fill them from DefaultOptions.
+type Options struct {
+	// ShowVersions makes readdir list the hidden ".versions" entries.
+	ShowVersions bool
+	// AllowOther lets other users than the mounting one use the mount.
+	AllowOther bool
+	// Debug logs every FUSE request (go-fuse's debug output).
+	Debug bool
+	// FsName is the source shown by mount(8) and df.
+	FsName string
+	// StagingDir holds files being written. "" = a fresh directory under
+	// os.TempDir(), removed at unmount.
+	StagingDir string
+	// MemoryStaging is how large a file being written may grow in memory
+	// before it is moved to a file in StagingDir.
+	MemoryStaging int64
+	// WriteBack, when set, takes closed files for background upload (a
+	// mount of a remote store). nil = close uploads synchronously.
+	WriteBack WriteBack
+	// EntryTimeout, AttrTimeout and NegativeTimeout are the kernel cache
+	// lifetimes. They are short because another writer (the API, the sync
+	// engine, a function) may change the store; store events invalidate
+	// sooner when the store is an EventSource.
+	EntryTimeout    time.Duration
+	AttrTimeout     time.Duration
+	NegativeTimeout time.Duration
+	// MaxWrite is the largest WRITE request (the kernel caps it at 1 MiB).
+	MaxWrite int
+	// MaxReadAhead is the kernel read-ahead window.
+	MaxReadAhead int
+	// MaxBackground is how many asynchronous requests (read-ahead) the
+	// kernel may have outstanding.
+	MaxBackground int
+	// ReadDirPlus lets readdir return attributes too. Off by default: with
+	// it, every entry of a listing costs a lookup, which made `ls -f` of a
+	// big directory slower here while `ls -l` gained little (see
+	// docs/mount-semantics.md).
+	ReadDirPlus bool
+	// UID and GID own files that carry no owner attribute (default: the
+	// mounting process).
+	UID, GID uint32
+	// Logger receives warnings (nil = silent).
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the settings chosen for the local store.
+func DefaultOptions() Options {
+	return Options{
+		MemoryStaging:   4 << 20,
+		EntryTimeout:    time.Second,
+		AttrTimeout:     time.Second,
+		NegativeTimeout: 200 * time.Millisecond,
+		MaxWrite:        1 << 20,
+		MaxReadAhead:    1 << 20,
+		MaxBackground:   64,
+		FsName:          "bucketfs",
+	}
+}

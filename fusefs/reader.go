@@ -1,0 +1,104 @@
+package fusefs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+
+	"github.com/bucketfs/bucketfs/storage"
+)
+
+// contentReader is random access to one version's bytes.
+type contentReader interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// emptyReader is the content of a delete marker or an empty file.
+type emptyReader struct{}
+
+func (emptyReader) ReadAt(p []byte, off int64) (int, error) { return 0, io.EOF }
+func (emptyReader) Close() error                            { return nil }
+
+// streamReader serves ReadAt from a store without BlobOpener: it keeps one
+// ranged Get open and reuses it while reads are sequential (the common
+// case, helped by kernel read-ahead), and reopens at the new offset when a
+// read jumps. The caller serialises calls.
+type streamReader struct {
+	m       *mountFS
+	bucket  string
+	key     string
+	version string
+	rc      io.ReadCloser
+	pos     int64
+}
+
+func (r *streamReader) ReadAt(p []byte, off int64) (int, error) {
+	if r.rc == nil || off != r.pos {
+		if r.rc != nil {
+			r.rc.Close()
+			r.rc = nil
+		}
+		rc, _, err := r.m.store.Get(r.m.ctx(context.Background()), r.bucket, r.key, r.version, off, -1)
+		if err != nil {
+			return 0, err
+		}
+		r.rc, r.pos = rc, off
+	}
+	n, err := io.ReadFull(r.rc, p)
+	r.pos += int64(n)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	if err != nil {
+		r.rc.Close()
+		r.rc = nil
+	}
+	return n, err
+}
+
+func (r *streamReader) Close() error {
+	if r.rc != nil {
+		return r.rc.Close()
+	}
+	return nil
+}
+
+// openReader opens v's content for random access: the local blob when the
+// store has one, else ranged reads.
+func (m *mountFS) openReader(ctx context.Context, bucket string, v *storage.ObjectVersion) (contentReader, error) {
+	if v == nil || v.File == nil || v.Size() == 0 {
+		return emptyReader{}, nil
+	}
+	if m.blobs != nil {
+		br, err := m.blobs.OpenBlob(m.ctx(ctx), v)
+		if err == nil {
+			return br, nil
+		}
+		m.log.Warn("mount: open blob failed, reading through the store", "key", v.Key, "err", err)
+	}
+	return &streamReader{m: m, bucket: bucket, key: v.Key, version: v.VersionID}, nil
+}
+
+// openStaged opens the write-back engine's not yet uploaded copy of
+// bucket/key, if there is one.
+func (m *mountFS) openStaged(bucket, key string) (contentReader, int64, bool) {
+	if m.opts.WriteBack == nil {
+		return nil, 0, false
+	}
+	p, ok := m.opts.WriteBack.Staged(bucket, key)
+	if !ok {
+		return nil, 0, false
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, 0, false
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, false
+	}
+	return f, st.Size(), true
+}
