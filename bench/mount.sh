@@ -60,12 +60,12 @@ PY
 "$WORK/populate" -data "$WORK/bfs/data" -bucket ls -prefix "" -n "$NLS"
 "$WORK/populate" -data "$WORK/bfs/data" -bucket bench -n 0
 
-"$BIN" --data "$WORK/bfs/data" mount --daemon --log-file "$WORK/bfs.log" "$WORK/bfs/mnt" >/dev/null
-BFSPID=$(pgrep -n -f "$BIN --data $WORK/bfs/data mount")
+BFSPID=$("$BIN" --data "$WORK/bfs/data" mount --daemon --log-file "$WORK/bfs.log" "$WORK/bfs/mnt" 2>&1 | sed -n 's/.*(pid \([0-9]*\),.*/\1/p')
+[ -n "$BFSPID" ] || { echo "bucketfs mount failed" >&2; exit 1; }
 rclone mount2 "$WORK/rc/src" "$WORK/rc/mnt" --vfs-cache-mode writes --cache-dir "$WORK/rc/cache" --daemon 2>/dev/null ||
 	rclone mount "$WORK/rc/src" "$WORK/rc/mnt" --vfs-cache-mode writes --cache-dir "$WORK/rc/cache" --daemon
 for i in $(seq 50); do grep -q " $WORK/rc/mnt " /proc/mounts && break; sleep 0.1; done
-RCPID=$(pgrep -n -f "rclone mount.* $WORK/rc/src")
+RCPID=$(pgrep -n -f "rclone mount.*$WORK/rc/src" || true)
 declare -A DIR=([native]=$NATIVE [bucketfs]=$WORK/bfs/mnt/bench [rclone]=$WORK/rc/mnt)
 declare -A LSDIR=([native]=$NATIVE/ls [bucketfs]=$WORK/bfs/mnt/ls [rclone]=$WORK/rc/mnt/ls)
 

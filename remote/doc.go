@@ -16,6 +16,14 @@
 // a 2xx answer to a write is sent only after the store has committed it, and
 // a failed or short upload never becomes visible.
 //
+// Server files: server.go (options, routing, auth checks), server_bucket.go,
+// server_object.go, server_download.go, server_multipart.go,
+// server_extensions.go (copy, move, restore, attrs), server_events.go
+// (events, status, token API), server_json.go (wire JSON), server_mime.go,
+// server_params.go (query/header parsing, body and deadline wrappers),
+// errors.go (StatusOf: the one error -> status mapping), tokens.go
+// (TokenStore under "tok/"), tokens_remote.go, housekeeping.go.
+//
 // Deviations from upstream Invenio (each documented where it happens):
 // keys follow storage.ValidateKey (no "..", NUL, empty segments); a
 // delete-marker version asked for by versionId answers 404 instead of

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -123,6 +124,8 @@ func errorKind(err error, status int) string {
 		return "conflict"
 	case http.StatusRequestEntityTooLarge:
 		return "too_large"
+	case http.StatusRequestTimeout:
+		return "timeout"
 	case http.StatusServiceUnavailable:
 		return "unavailable"
 	case http.StatusInsufficientStorage:
@@ -142,6 +145,7 @@ func StatusOf(err error) (int, errorBody) {
 		return ae.Status, errorBody{Status: ae.Status, Message: ae.Message, Errors: ae.Errors, Kind: errorKind(ae, ae.Status)}
 	}
 	var mbe *http.MaxBytesError
+	var ne net.Error
 	status, msg := http.StatusInternalServerError, msg500
 	switch {
 	case errors.Is(err, ErrTokenInvalid):
@@ -178,6 +182,9 @@ func StatusOf(err error) (int, errorBody) {
 		status, msg = http.StatusServiceUnavailable, "File storage is offline."
 	case errors.Is(err, storage.ErrChecksum):
 		status, msg = http.StatusInternalServerError, "Could not send file: checksum mismatch."
+	case !errors.Is(err, context.DeadlineExceeded) && errors.As(err, &ne) && ne.Timeout():
+		// A client that stopped sending its body (BodyIdleTimeout).
+		status, msg = http.StatusRequestTimeout, "Request body timed out."
 	case errors.Is(err, context.DeadlineExceeded):
 		status, msg = http.StatusServiceUnavailable, "Request timed out."
 	case errors.Is(err, context.Canceled):

@@ -217,6 +217,21 @@ type srvReq struct {
 	q     url.Values
 	tok   *Token // nil = anonymous
 	links links
+	idle  time.Duration // ServerOptions.BodyIdleTimeout
+}
+
+// startBody bounds the wait for request body bytes (http.Server has no
+// ReadTimeout: it would cut large uploads); idleReader extends the deadline
+// while bytes arrive.
+func (rq *srvReq) startBody() {
+	_ = http.NewResponseController(rq.w).SetReadDeadline(time.Now().Add(rq.idle))
+}
+
+// endBody clears the deadline once the body is read: the server's
+// background read of the idle connection must not time out (that would
+// cancel the request's context) while the store commits a large upload.
+func (rq *srvReq) endBody() {
+	_ = http.NewResponseController(rq.w).SetReadDeadline(time.Time{})
 }
 
 // ServeHTTP routes by hand: http.ServeMux would clean "..", "//" and
@@ -278,7 +293,7 @@ func (s *Server) serveMux(w http.ResponseWriter, r *http.Request) {
 
 // withRequest resolves the token, runs h and answers its error.
 func (s *Server) withRequest(w http.ResponseWriter, r *http.Request, h func(*srvReq) error) {
-	rq := &srvReq{w: w, r: r, q: r.URL.Query(), links: links{base: s.baseURL(r) + s.opts.Prefix + "/files"}}
+	rq := &srvReq{w: w, r: r, q: r.URL.Query(), links: links{base: s.baseURL(r) + s.opts.Prefix + "/files"}, idle: s.opts.BodyIdleTimeout}
 	tok, err := s.tokenOf(r)
 	if err == nil {
 		rq.tok = tok

@@ -18,12 +18,17 @@ func isJSONBody(r *http.Request) bool {
 	return err == nil && mt == "application/json"
 }
 
-// readJSONBody decodes a small JSON body; malformed JSON is a 400.
-func readJSONBody(r *http.Request, v any) error {
-	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 1<<20))
+// readJSONBody decodes a small JSON body (at most 1 MiB, sent within
+// BodyIdleTimeout); malformed JSON is a 400.
+func readJSONBody(rq *srvReq, v any) error {
+	rq.startBody()
+	data, err := io.ReadAll(http.MaxBytesReader(nil, rq.r.Body, 1<<20))
 	if err != nil {
+		// The deadline stays: the server's discard of the rest of a
+		// stalled body must end too.
 		return err
 	}
+	rq.endBody()
 	if len(data) == 0 {
 		return nil
 	}
@@ -60,7 +65,7 @@ func (s *Server) createBucket(rq *srvReq) error {
 		Tags         map[string]string `json:"tags"`
 	}
 	if isJSONBody(rq.r) {
-		if err := readJSONBody(rq.r, &body); err != nil {
+		if err := readJSONBody(rq, &body); err != nil {
 			return err
 		}
 	}
@@ -249,7 +254,7 @@ func (s *Server) updateBucket(rq *srvReq, seg string) error {
 		return err
 	}
 	var raw map[string]json.RawMessage
-	if err := readJSONBody(rq.r, &raw); err != nil {
+	if err := readJSONBody(rq, &raw); err != nil {
 		return err
 	}
 	var u storage.BucketUpdate

@@ -143,7 +143,7 @@ func (s *Server) serveTokens(rq *srvReq, id string) error {
 			Buckets []string  `json:"buckets"`
 			Expires time.Time `json:"expires"`
 		}
-		if err := readJSONBody(rq.r, &body); err != nil {
+		if err := readJSONBody(rq, &body); err != nil {
 			return err
 		}
 		secret, t, err := s.tokens.Create(ctx, TokenSpec{Name: body.Name, Admin: body.Admin, Scopes: body.Scopes, Buckets: body.Buckets, Expires: body.Expires})

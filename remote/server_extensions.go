@@ -15,7 +15,7 @@ func (s *Server) copyObject(rq *srvReq, seg, key string) error {
 		Key       string `json:"key"`
 		VersionID string `json:"version_id"`
 	}
-	if err := readJSONBody(rq.r, &body); err != nil {
+	if err := readJSONBody(rq, &body); err != nil {
 		return err
 	}
 	if body.Key == "" {
@@ -73,7 +73,7 @@ func (s *Server) moveObject(rq *srvReq, seg, key string) error {
 	var body struct {
 		To string `json:"to"`
 	}
-	if err := readJSONBody(rq.r, &body); err != nil {
+	if err := readJSONBody(rq, &body); err != nil {
 		return err
 	}
 	if body.To == "" {
@@ -162,7 +162,7 @@ func (s *Server) setAttrs(rq *srvReq, seg, key, vid string) error {
 	var body struct {
 		Attrs map[string]string `json:"attrs"`
 	}
-	if err := readJSONBody(rq.r, &body); err != nil {
+	if err := readJSONBody(rq, &body); err != nil {
 		return err
 	}
 	b, err := s.lookupBucket(rq, seg)

@@ -55,7 +55,7 @@ func (s *Server) initMultipart(rq *srvReq, seg, key string) error {
 			Size     any `json:"size"`
 			PartSize any `json:"partSize"`
 		}
-		if err := readJSONBody(rq.r, &body); err != nil {
+		if err := readJSONBody(rq, &body); err != nil {
 			return err
 		}
 		if size == 0 {
@@ -140,6 +140,7 @@ type partShape struct {
 }
 
 func (s *Server) parsePart(rq *srvReq) (*partShape, error) {
+	rq.startBody()
 	noPart := apiErr(http.StatusBadRequest, "No upload part detected in request.")
 	ct := rq.r.Header.Get("Content-Type")
 	if strings.HasPrefix(strings.ToLower(ct), "multipart/form-data") {
@@ -200,7 +201,7 @@ func (s *Server) uploadPart(rq *srvReq, seg, key, uid string) error {
 	if m.Completed {
 		return errCompleted()
 	}
-	src := &srvExactReader{r: newIdleReader(rq.w, p.body.r, s.opts.BodyIdleTimeout), left: p.size}
+	src := &srvExactReader{r: newIdleReader(rq.w, p.body.r, s.opts.BodyIdleTimeout), left: p.size, done: rq.endBody}
 	part, err := s.store.UploadPart(rq.ctx(), uid, int(p.n), src, p.size)
 	if errors.Is(err, storage.ErrConflict) {
 		return errCompleted()

@@ -129,6 +129,7 @@ type uploadBody struct {
 
 // parseUpload recognises the raw stream and the ng-file-upload form shapes.
 func (s *Server) parseUpload(rq *srvReq) (*uploadBody, error) {
+	rq.startBody()
 	ct := rq.r.Header.Get("Content-Type")
 	if strings.HasPrefix(strings.ToLower(ct), "multipart/form-data") {
 		fields, file, err := readFormUntilFile(rq.r, ct)
@@ -214,7 +215,7 @@ func (s *Server) upload(rq *srvReq, seg, key string) error {
 	if err != nil {
 		return err
 	}
-	src := &srvExactReader{r: newIdleReader(rq.w, body.r, s.opts.BodyIdleTimeout), left: body.size}
+	src := &srvExactReader{r: newIdleReader(rq.w, body.r, s.opts.BodyIdleTimeout), left: body.size, done: rq.endBody}
 	v, err := s.store.Put(rq.ctx(), b.ID, key, src, storage.PutOptions{
 		Size: body.size, IfMatch: ifMatch, Tags: tags, Attrs: attrs, Mimetype: rq.r.Header.Get("X-Bucketfs-Mimetype"),
 	})

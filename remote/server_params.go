@@ -176,6 +176,7 @@ func (ir *idleReader) Read(p []byte) (int, error) {
 type srvExactReader struct {
 	r    io.Reader
 	left int64
+	done func() // called once the last byte is read
 }
 
 func (er *srvExactReader) Read(p []byte) (int, error) {
@@ -187,6 +188,10 @@ func (er *srvExactReader) Read(p []byte) (int, error) {
 	}
 	n, err := er.r.Read(p)
 	er.left -= int64(n)
+	if er.left == 0 && er.done != nil {
+		er.done()
+		er.done = nil
+	}
 	if err == io.EOF && er.left > 0 {
 		return n, storage.ErrShortBody
 	}

@@ -404,6 +404,20 @@ func TestServerConditionalAndRanges(t *testing.T) {
 	// If-Range: a matching ETag keeps the range, another gives the whole file.
 	expect(t, e.admReq("GET", path, nil, "Range", "bytes=0-1", "If-Range", etag), 206)
 	expect(t, e.admReq("GET", path, nil, "Range", "bytes=0-1", "If-Range", `"old"`), 200)
+	// Large objects (zero-copy path and the store's stream) serve ranges too.
+	big := pattern(3<<20 + 5)
+	e.put(b, "big.bin", big)
+	for _, zc := range []bool{true, false} {
+		e.srv.opts.ZeroCopy = zc
+		r := e.admReq("GET", "/files/"+b+"/big.bin", nil, "Range", "bytes=1048570-3145730")
+		expect(t, r, 206)
+		if !bytes.Equal(r.body, big[1048570:3145731]) {
+			t.Fatalf("zero copy %v: large range differs (%d bytes)", zc, len(r.body))
+		}
+		if r := e.admReq("GET", "/files/"+b+"/big.bin", nil); !bytes.Equal(r.body, big) {
+			t.Fatalf("zero copy %v: large GET differs", zc)
+		}
+	}
 	// Ranges off: the header is ignored.
 	e2 := newSrvEnv(t, func(o *ServerOptions) { o.AllowRanges = false })
 	b2 := e2.bucket()
@@ -589,6 +603,17 @@ func TestServerSlowClient(t *testing.T) {
 		t.Fatalf("stalled upload answered %q", reply)
 	}
 	expect(t, e.admReq("GET", "/files/"+b+"/slow.bin", nil), 404)
+	// A stalled JSON body is cut the same way.
+	conn2, err := net.Dial("tcp", strings.TrimPrefix(strings.TrimSuffix(e.base, "/api"), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	_, _ = io.WriteString(conn2, "POST /api/files HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+e.admin+"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na")
+	_ = conn2.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadAll(conn2); err != nil {
+		t.Fatalf("server did not cut the stalled JSON body: %v", err)
+	}
 	r := e.admReq("GET", "/files/"+b, nil, "X-Big", strings.Repeat("h", 64<<10))
 	if r.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("oversized header: %d", r.StatusCode)

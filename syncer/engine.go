@@ -20,18 +20,18 @@ import (
 
 // Engine syncs a set of folders into an ObjectStore.
 type Engine struct {
-	store   storage.ObjectStore
-	db      metadata.DB
-	ownDB   bool
-	j       *journal
-	opts    Options
+	store storage.ObjectStore
+	db    metadata.DB
+	ownDB bool
+	j     *journal
+	opts  Options
 	// stateDir is skipped by scans when it lies inside a folder.
 	stateDir string
 	up       *uploader
-	cnt     counters
-	folders []*folder
-	started time.Time
-	// sessMu guards the startup recovery so Once and Run can share it.
+	cnt      counters
+	folders  []*folder
+	started  time.Time
+	// recMu guards the one-time startup recovery (Once and Run share it).
 	recovered bool
 	recMu     sync.Mutex
 }

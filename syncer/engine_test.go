@@ -164,10 +164,10 @@ func TestChangedDuringUploadNeverTorn(t *testing.T) {
 	fs.partHook = func(n int) {
 		if n == 3 {
 			once.Do(func() {
-			// Rewrite the middle during the upload.
-			f, _ := os.OpenFile(p, os.O_WRONLY, 0)
-			f.WriteAt(randBytes(5, 1<<20), 2<<20)
-			f.Close()
+				// Rewrite the middle during the upload.
+				f, _ := os.OpenFile(p, os.O_WRONLY, 0)
+				f.WriteAt(randBytes(5, 1<<20), 2<<20)
+				f.Close()
 			})
 		}
 	}

@@ -16,7 +16,7 @@ import (
 //	sj/n/<fid>/<dev>:<ino>   rel of the record with that inode (rename detection)
 //	sj/h/<fid>/<hash>/<rel>  hash index (copy detection)
 //	sj/u/<fid>/<rel>         multipart session of a path
-//	sj/m/<fid>               folder meta (root device, ignore rules hash)
+//	sj/m/<fid>               folder meta (the root's device, to spot an unmounted root)
 //	sj/wb/<seq>              staged write-back entry
 const journalPrefix = "sj/"
 

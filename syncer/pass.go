@@ -129,10 +129,10 @@ func (f *folder) pass(ctx context.Context, rels map[string]time.Time, once bool)
 		changed = append(changed, le)
 	}
 	type renameJob struct {
-		le       *localEntry
-		oldRel   string
-		oldRec   *record
-		dropOld  bool
+		le      *localEntry
+		oldRel  string
+		oldRec  *record
+		dropOld bool
 	}
 	var renames []renameJob
 	var work []*localEntry

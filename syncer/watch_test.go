@@ -291,3 +291,23 @@ func TestPullAndBoth(t *testing.T) {
 		return os.IsNotExist(err)
 	})
 }
+
+func TestStatusFileForSyncStatus(t *testing.T) {
+	st := newStore(t)
+	dir, state := t.TempDir(), t.TempDir()
+	for _, d := range []string{"a", "a/b", "c"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	os.MkdirAll(filepath.Join(dir, "node_modules", "x"), 0o755)
+	writeFile(t, filepath.Join(dir, IgnoreFile), []byte("node_modules/\n"))
+	writeFile(t, filepath.Join(dir, "bad\xff"), []byte("x"))
+	daemon(t, st, dir, state, testOpts(), ModePush)
+	eventually(t, 10*time.Second, "status file", func() bool {
+		s, err := ReadStatus(state)
+		if err != nil || len(s.Folders) != 1 {
+			return false
+		}
+		f := s.Folders[0]
+		return f.Watching && f.Watches == 4 && len(f.Errors) == 1 && f.Errors[0].Permanent && f.Tracked == 1
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -18,6 +19,8 @@ type watcher struct {
 	f    *folder
 	w    *fsnotify.Watcher
 	dirs map[string]bool // absolute paths watched; owned by the event loop
+	// readd receives created directories to watch again (see readdTree).
+	readd chan string
 	// addHook replaces w.Add in tests (simulated ENOSPC).
 	addHook func(string) error
 }
@@ -31,7 +34,7 @@ func (f *folder) startWatcher(ctx context.Context) {
 		f.toPolling(err)
 		return
 	}
-	wt := &watcher{f: f, w: w, dirs: map[string]bool{}, addHook: watchAddHook}
+	wt := &watcher{f: f, w: w, dirs: map[string]bool{}, addHook: watchAddHook, readd: make(chan string, 256)}
 	f.mu.Lock()
 	f.w = wt
 	f.watching = true
@@ -128,8 +131,12 @@ func (wt *watcher) addTree(dir string) error {
 	})
 }
 
-// removeTree drops the watches of dir and below (a renamed or removed
-// directory keeps reporting under its old name otherwise).
+// removeTree drops the watches of a renamed or removed directory and
+// everything below it: fsnotify keeps a watch's path from when it was added,
+// so a moved subdirectory would go on reporting under its old name.
+// Watches belong to inodes, so this may also drop a watch just added under
+// the new name; the delayed re-add of created directories (readd) repairs
+// that once fsnotify has processed the move.
 func (wt *watcher) removeTree(dir string) {
 	for d := range wt.dirs {
 		if d == dir || strings.HasPrefix(d, dir+"/") {
@@ -142,12 +149,36 @@ func (wt *watcher) removeTree(dir string) {
 	wt.f.mu.Unlock()
 }
 
+// readdTree watches a created directory again from scratch, shortly after
+// its Create: by then fsnotify has handled the IN_MOVE_SELF of a directory
+// moved here, whose inode (and watch) it shares.
+func (wt *watcher) readdTree(dir string) {
+	if _, fi, err := lstatTuple(dir); err != nil || !fi.IsDir() {
+		return
+	}
+	for d := range wt.dirs {
+		if d == dir || strings.HasPrefix(d, dir+"/") {
+			_ = wt.w.Remove(d)
+			delete(wt.dirs, d)
+		}
+	}
+	if err := wt.addTree(dir); errors.Is(err, ErrWatchLimit) {
+		wt.f.toPolling(err)
+		wt.f.requestFull()
+		return
+	}
+	// Anything created while the watch was being fixed is found by a walk.
+	wt.f.hint(filepath.ToSlash(dir[len(wt.f.root)+1:]))
+}
+
 func (wt *watcher) loop(ctx context.Context) {
 	f := wt.f
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case dir := <-wt.readd:
+			wt.readdTree(dir)
 		case ev, ok := <-wt.w.Events:
 			if !ok {
 				if ctx.Err() == nil {
@@ -208,6 +239,14 @@ func (wt *watcher) handle(ev fsnotify.Event) {
 				f.requestFull()
 				return
 			}
+			name := ev.Name
+			time.AfterFunc(100*time.Millisecond, func() {
+				select {
+				case wt.readd <- name:
+				default:
+					f.requestFull() // too many at once: a rescan finds their content
+				}
+			})
 		}
 	}
 	if f.ignorer().Match(rel, false) && !wt.dirs[ev.Name] {

@@ -191,7 +191,11 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var cut atomic.Bool
 	if r.Method == http.MethodPut {
 		p.putCount.Add(1)
-		out.Body = io.NopCloser(&countingBody{r: r.Body, p: p, cut: &cut})
+		if r.ContentLength != 0 {
+			out.Body = io.NopCloser(&countingBody{r: r.Body, p: p, cut: &cut})
+		} else {
+			out.Body = http.NoBody // keep Content-Length: 0 (not chunked)
+		}
 	}
 	resp, err := http.DefaultTransport.RoundTrip(out)
 	if err != nil || cut.Load() {
@@ -520,9 +524,17 @@ func TestSyncRenameWhileStoppedZeroBytes(t *testing.T) {
 	data := randData(77, 8<<20)
 	writeTree(t, filepath.Join(dir, "a", "big.bin"), data)
 	writeTree(t, filepath.Join(dir, "a", "small.txt"), []byte("small"))
+	writeTree(t, filepath.Join(dir, "empty"), nil)
+	if err := os.Symlink("a/small.txt", filepath.Join(dir, "ln")); err != nil {
+		t.Fatal(err)
+	}
 	sp := childSpec{URL: s.url(), Token: s.token, Dir: dir, State: state, PartSize: 1 << 20,
 		Threshold: 2 << 20, PartsInFlight: 4, Concurrency: 4}
 	runChild(t, sp, 0)
+	checkOneVersion(t, c, "empty", nil)
+	if v, err := c.Stat(context.Background(), syncBucket, "ln", ""); err != nil || v.Attrs["symlink"] != "a/small.txt" {
+		t.Fatalf("symlink over HTTP: %+v, %v", v, err)
+	}
 	before := s.proxy.payload.Load()
 	os.Rename(filepath.Join(dir, "a"), filepath.Join(dir, "b"))
 	runChild(t, sp, 0)

@@ -1,10 +1,10 @@
-// Command countproxy is a loopback HTTP reverse proxy that counts the
-// request body bytes (the payload) clients send to the server behind it, so
-// bench scripts can compare bytes sent by different tools fairly.
+// Command countproxy is a loopback TCP proxy that counts the bytes clients
+// send to the server behind it (request bodies plus protocol overhead), so
+// bench scripts compare the bytes different tools put on the wire the same
+// way, whatever their protocol (HTTP, SFTP).
 //
-//	countproxy -listen 127.0.0.1:PORT -target http://127.0.0.1:PORT2
-//	curl http://127.0.0.1:PORT/__count   -> {"payload":N,"requests":M}
-//	curl -X POST http://127.0.0.1:PORT/__reset
+//	countproxy -listen 127.0.0.1:PORT -target 127.0.0.1:PORT2 -control 127.0.0.1:PORT3
+//	curl http://127.0.0.1:PORT3/count   -> {"sent":N,"conns":M}
 package main
 
 import (
@@ -12,50 +12,57 @@ import (
 	"flag"
 	"io"
 	"log"
+	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"sync/atomic"
 )
 
-type counter struct {
-	r io.ReadCloser
+type countWriter struct {
+	w io.Writer
 	n *atomic.Int64
 }
 
-func (c counter) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
+func (c countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
 	c.n.Add(int64(n))
 	return n, err
 }
 
-func (c counter) Close() error { return c.r.Close() }
-
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
-	target := flag.String("target", "", "URL of the server")
+	target := flag.String("target", "", "host:port of the server")
+	control := flag.String("control", "", "host:port of the HTTP control endpoint (/count)")
 	flag.Parse()
-	u, err := url.Parse(*target)
-	if err != nil || *target == "" {
-		log.Fatalf("-target: %v", err)
+	var sent, conns atomic.Int64
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatal(err)
 	}
-	var payload, requests atomic.Int64
-	rp := httputil.NewSingleHostReverseProxy(u)
-	rp.FlushInterval = -1
-	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
-	http.HandleFunc("/__count", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]int64{"payload": payload.Load(), "requests": requests.Load()})
-	})
-	http.HandleFunc("/__reset", func(w http.ResponseWriter, r *http.Request) {
-		payload.Store(0)
-		requests.Store(0)
-	})
-	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		if r.Body != nil {
-			r.Body = counter{r.Body, &payload}
+	go func() {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/count", func(w http.ResponseWriter, r *http.Request) {
+			json.NewEncoder(w).Encode(map[string]int64{"sent": sent.Load(), "conns": conns.Load()})
+		})
+		log.Fatal(http.ListenAndServe(*control, mux))
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			log.Fatal(err)
 		}
-		rp.ServeHTTP(w, r)
-	})
-	log.Fatal(http.ListenAndServe(*listen, nil))
+		conns.Add(1)
+		go func() {
+			defer c.Close()
+			s, err := net.Dial("tcp", *target)
+			if err != nil {
+				return
+			}
+			defer s.Close()
+			go func() {
+				io.Copy(c, s)
+				c.Close()
+			}()
+			io.Copy(countWriter{s, &sent}, c)
+		}()
+	}
 }
