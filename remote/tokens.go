@@ -34,11 +34,13 @@ const (
 	ActionMultipartDelete      = "multipart-delete"
 )
 
-// Actions lists every scope a token may carry.
+// Actions lists every scope a token may carry: Invenio's actions, then the
+// functions API's (defined in functions_api.go).
 var Actions = []string{
 	ActionLocationUpdate, ActionBucketRead, ActionBucketReadVersions, ActionBucketUpdate,
 	ActionBucketListMultiparts, ActionObjectRead, ActionObjectReadVersion, ActionObjectDelete,
 	ActionObjectDeleteVersion, ActionMultipartRead, ActionMultipartDelete,
+	ActionFunctionRead, ActionFunctionWrite, ActionFunctionCall,
 }
 
 // tokenPrefix is the key prefix of token records in the shared DB (core-api.md).
