@@ -216,14 +216,19 @@ func (d *dirNode) fileChild(ctx context.Context, existing *fs.Inode, bucket, key
 		fresh.attr = d.defaultAttr(0644)
 		fresh.attr.size = stagedSize
 	}
-	if fn != nil && fn.typ() == fresh.typ() {
+	if fn != nil {
+		// typ reads symlink, which concurrent lookups of the same node
+		// write: compare under the node's lock.
 		fn.mu.Lock()
-		if fn.st == nil {
-			fn.attr, fn.symlink = fresh.attr, fresh.symlink
+		if fn.typ() == fresh.typ() {
+			if fn.st == nil {
+				fn.attr, fn.symlink = fresh.attr, fresh.symlink
+			}
+			fn.fillLocked(&out.Attr)
+			fn.mu.Unlock()
+			return existing
 		}
-		fn.fillLocked(&out.Attr)
 		fn.mu.Unlock()
-		return existing
 	}
 	fresh.fillLocked(&out.Attr)
 	kind := byte('f')

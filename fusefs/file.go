@@ -40,9 +40,14 @@ type openState struct {
 	data      *staging // nil: the content is base (or the write-back copy)
 	dirty     bool     // content changed since the last commit
 	attrDirty bool     // POSIX attributes or xattrs changed since the last commit
-	exists    bool     // the key has a version in the store (else created here, not yet committed)
-	base      *storage.ObjectVersion
-	attrs     map[string]string // Attrs of the version being built (xattrs, symlink)
+	// written: write(2) since the last commit. Only then does
+	// a close(2) commit; otherwise the commit waits for RELEASE, so a shell
+	// redirection (open, dup2, close of the first descriptor, then write)
+	// makes one version, not an empty one first.
+	written bool
+	exists  bool // the key has a version in the store (else created here, not yet committed)
+	base    *storage.ObjectVersion
+	attrs   map[string]string // Attrs of the version being built (xattrs, symlink)
 }
 
 var (
@@ -69,6 +74,18 @@ func (n *fileNode) pending() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.st != nil && !n.st.exists && !n.unlinked
+}
+
+// commitClosed commits a file whose writers have all closed but whose
+// RELEASE (which would commit it) has not arrived yet, so that a rename
+// right after close(2) moves what was closed.
+func (n *fileNode) commitClosed(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.st == nil || n.st.active > 0 {
+		return nil
+	}
+	return n.commitLocked(ctx)
 }
 
 func (n *fileNode) markUnlinked() {
@@ -257,11 +274,16 @@ func copyInto(d *staging, src contentReader, size int64) error {
 
 // commitLocked turns the staged content (and changed attributes) into one
 // new version. The caller holds n.mu.
-func (n *fileNode) commitLocked(ctx context.Context) error {
+func (n *fileNode) commitLocked(ctx context.Context) (err error) {
 	st := n.st
 	if st == nil || (!st.dirty && !st.attrDirty) {
 		return nil
 	}
+	defer func() {
+		if err == nil {
+			st.written = false
+		}
+	}()
 	bucket, key, ok := n.where()
 	if !ok || n.unlinked {
 		// Writes to an unlinked file vanish with its last handle, as on
@@ -381,6 +403,8 @@ func (n *fileNode) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAtt
 		if err := st.data.Truncate(int64(sz)); err != nil {
 			return toErrno(err)
 		}
+		// Not marked written: open(O_TRUNC) arrives as this SETATTR, and the
+		// truncation alone must not make a version at the first close.
 		st.dirty = true
 		n.attr.size = int64(sz)
 		n.attr.mtime, n.attr.ctime = t, t

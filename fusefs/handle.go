@@ -119,7 +119,7 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	}
 	k, err := st.data.WriteAt(data, off)
 	if k > 0 {
-		st.dirty = true
+		st.dirty, st.written = true, true
 		n.attr.size = st.data.size
 		n.attr.mtime = now()
 		n.attr.ctime = n.attr.mtime
@@ -148,6 +148,9 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	}
 	if n.st.active > 0 {
 		return 0 // another writer is still writing: it commits
+	}
+	if !n.st.written {
+		return 0 // nothing written through this file yet: RELEASE commits
 	}
 	return toErrno(n.commitLocked(ctx))
 }

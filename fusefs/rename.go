@@ -76,6 +76,11 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	}
 	if !isDir {
 		fn, _ := opsOf(src).(*fileNode)
+		if fn != nil {
+			if err := fn.commitClosed(ctx2); err != nil {
+				return toErrno(err)
+			}
+		}
 		if fn == nil || !fn.pending() {
 			if err := d.m.moveKey(ctx2, bucket, srcKey, dstKey); err != nil {
 				return toErrno(err)
