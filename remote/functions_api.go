@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,6 +171,86 @@ type idItem struct {
 	ExternalID string `json:"externalId,omitempty"`
 }
 
+// oneItem decodes an items envelope that must hold exactly one item; on
+// false it has already answered.
+func oneItem[T any](a *functionsAPI, w http.ResponseWriter, r *http.Request) (T, bool) {
+	var req items[T]
+	if err := decodeBody(r, &req); err != nil {
+		a.fail(w, r, err)
+		var zero T
+		return zero, false
+	}
+	if len(req.Items) != 1 {
+		a.fail(w, r, fmt.Errorf("%w: give exactly one item", functions.ErrInvalid))
+		var zero T
+		return zero, false
+	}
+	return req.Items[0], true
+}
+
+// byID adapts a delete by numeric id to deleteItems (external ids are
+// not looked at: schedules and triggers have none).
+func byID(del func(ctx context.Context, id int64) error) func(ctx context.Context, it idItem) error {
+	return func(ctx context.Context, it idItem) error { return del(ctx, it.ID) }
+}
+
+// serveByID is the shape of a read by one path id: auth, parse the id,
+// get, then fail or answer 200 with what get returned.
+func serveByID[T any](a *functionsAPI, w http.ResponseWriter, r *http.Request, action, param string,
+	get func(ctx context.Context, id int64) (T, error)) {
+	if _, ok := a.auth(w, r, action); !ok {
+		return
+	}
+	id, err := pathID(r, param)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	v, err := get(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	fnJSON(w, 200, v)
+}
+
+// serveCall is serveByID for /{id}/calls/{call}/...: callIDs, get, then
+// fail or answer 200.
+func serveCall[T any](a *functionsAPI, w http.ResponseWriter, r *http.Request,
+	get func(ctx context.Context, id, cid int64) (T, error)) {
+	id, cid, ok := a.callIDs(w, r)
+	if !ok {
+		return
+	}
+	v, err := get(r.Context(), id, cid)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	fnJSON(w, 200, v)
+}
+
+// deleteItems is the shape of a bulk delete: auth, decode an items
+// envelope, delete each in order (stopping at the first error), then
+// answer 200 with {}.
+func (a *functionsAPI) deleteItems(w http.ResponseWriter, r *http.Request, del func(ctx context.Context, it idItem) error) {
+	if _, ok := a.auth(w, r, ActionFunctionWrite); !ok {
+		return
+	}
+	var body items[idItem]
+	if err := decodeBody(r, &body); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	for _, it := range body.Items {
+		if err := del(r.Context(), it); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
+	fnJSON(w, 200, struct{}{})
+}
+
 func (a *functionsAPI) limits(w http.ResponseWriter, r *http.Request) {
 	if _, ok := a.auth(w, r, ActionFunctionRead); !ok {
 		return
@@ -182,16 +263,10 @@ func (a *functionsAPI) create(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req items[functions.FunctionSpec]
-	if err := decodeBody(r, &req); err != nil {
-		a.fail(w, r, err)
+	spec, ok := oneItem[functions.FunctionSpec](a, w, r)
+	if !ok {
 		return
 	}
-	if len(req.Items) != 1 {
-		a.fail(w, r, fmt.Errorf("%w: give exactly one item", functions.ErrInvalid))
-		return
-	}
-	spec := req.Items[0]
 	if spec.Owner == "" {
 		spec.Owner = who
 	}
@@ -280,30 +355,17 @@ func (a *functionsAPI) byIDs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *functionsAPI) delete(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.auth(w, r, ActionFunctionWrite); !ok {
-		return
-	}
-	var body items[idItem]
-	if err := decodeBody(r, &body); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	for _, it := range body.Items {
+	a.deleteItems(w, r, func(ctx context.Context, it idItem) error {
 		id := it.ID
 		if it.ExternalID != "" {
-			f, err := a.svc.GetFunctionByExternalID(r.Context(), it.ExternalID)
+			f, err := a.svc.GetFunctionByExternalID(ctx, it.ExternalID)
 			if err != nil {
-				a.fail(w, r, err)
-				return
+				return err
 			}
 			id = f.ID
 		}
-		if err := a.svc.DeleteFunction(r.Context(), id); err != nil {
-			a.fail(w, r, err)
-			return
-		}
-	}
-	fnJSON(w, 200, struct{}{})
+		return a.svc.DeleteFunction(ctx, id)
+	})
 }
 
 func (a *functionsAPI) uploadCode(w http.ResponseWriter, r *http.Request) {
@@ -451,42 +513,21 @@ func (a *functionsAPI) callIDs(w http.ResponseWriter, r *http.Request) (int64, i
 }
 
 func (a *functionsAPI) getCall(w http.ResponseWriter, r *http.Request) {
-	id, cid, ok := a.callIDs(w, r)
-	if !ok {
-		return
-	}
-	c, err := a.svc.GetCall(r.Context(), id, cid)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	fnJSON(w, 200, c)
+	serveCall(a, w, r, a.svc.GetCall)
 }
 
 func (a *functionsAPI) callResponse(w http.ResponseWriter, r *http.Request) {
-	id, cid, ok := a.callIDs(w, r)
-	if !ok {
-		return
-	}
-	resp, err := a.svc.CallResponse(r.Context(), id, cid)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	fnJSON(w, 200, map[string]json.RawMessage{"response": resp})
+	serveCall(a, w, r, func(ctx context.Context, id, cid int64) (map[string]json.RawMessage, error) {
+		resp, err := a.svc.CallResponse(ctx, id, cid)
+		return map[string]json.RawMessage{"response": resp}, err
+	})
 }
 
 func (a *functionsAPI) callLogs(w http.ResponseWriter, r *http.Request) {
-	id, cid, ok := a.callIDs(w, r)
-	if !ok {
-		return
-	}
-	logs, err := a.svc.CallLogs(r.Context(), id, cid)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	fnJSON(w, 200, items[functions.LogEntry]{Items: logs})
+	serveCall(a, w, r, func(ctx context.Context, id, cid int64) (items[functions.LogEntry], error) {
+		logs, err := a.svc.CallLogs(ctx, id, cid)
+		return items[functions.LogEntry]{Items: logs}, err
+	})
 }
 
 func (a *functionsAPI) createSchedule(w http.ResponseWriter, r *http.Request) {
@@ -494,20 +535,15 @@ func (a *functionsAPI) createSchedule(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req items[struct {
+	item, ok := oneItem[struct {
 		functions.ScheduleSpec
 		FunctionExternalID string `json:"functionExternalId"`
-	}]
-	if err := decodeBody(r, &req); err != nil {
-		a.fail(w, r, err)
+	}](a, w, r)
+	if !ok {
 		return
 	}
-	if len(req.Items) != 1 {
-		a.fail(w, r, fmt.Errorf("%w: give exactly one item", functions.ErrInvalid))
-		return
-	}
-	spec := req.Items[0].ScheduleSpec
-	if x := req.Items[0].FunctionExternalID; x != "" && spec.FunctionID == 0 {
+	spec := item.ScheduleSpec
+	if x := item.FunctionExternalID; x != "" && spec.FunctionID == 0 {
 		f, err := a.svc.GetFunctionByExternalID(r.Context(), x)
 		if err != nil {
 			a.fail(w, r, err)
@@ -555,55 +591,18 @@ func (a *functionsAPI) listSchedules(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *functionsAPI) getSchedule(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.auth(w, r, ActionFunctionRead); !ok {
-		return
-	}
-	id, err := pathID(r, "sid")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	sc, err := a.svc.GetSchedule(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	fnJSON(w, 200, sc)
+	serveByID(a, w, r, ActionFunctionRead, "sid", a.svc.GetSchedule)
 }
 
 func (a *functionsAPI) scheduleData(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.auth(w, r, ActionFunctionRead); !ok {
-		return
-	}
-	id, err := pathID(r, "sid")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	d, err := a.svc.ScheduleInputData(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	fnJSON(w, 200, map[string]any{"id": id, "data": d})
+	serveByID(a, w, r, ActionFunctionRead, "sid", func(ctx context.Context, id int64) (map[string]any, error) {
+		d, err := a.svc.ScheduleInputData(ctx, id)
+		return map[string]any{"id": id, "data": d}, err
+	})
 }
 
 func (a *functionsAPI) deleteSchedules(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.auth(w, r, ActionFunctionWrite); !ok {
-		return
-	}
-	var body items[idItem]
-	if err := decodeBody(r, &body); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	for _, it := range body.Items {
-		if err := a.svc.DeleteSchedule(r.Context(), it.ID); err != nil {
-			a.fail(w, r, err)
-			return
-		}
-	}
-	fnJSON(w, 200, struct{}{})
+	a.deleteItems(w, r, byID(a.svc.DeleteSchedule))
 }
 
 func (a *functionsAPI) createTrigger(w http.ResponseWriter, r *http.Request) {
@@ -611,16 +610,10 @@ func (a *functionsAPI) createTrigger(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req items[functions.TriggerSpec]
-	if err := decodeBody(r, &req); err != nil {
-		a.fail(w, r, err)
+	spec, ok := oneItem[functions.TriggerSpec](a, w, r)
+	if !ok {
 		return
 	}
-	if len(req.Items) != 1 {
-		a.fail(w, r, fmt.Errorf("%w: give exactly one item", functions.ErrInvalid))
-		return
-	}
-	spec := req.Items[0]
 	// The caller must be able to read the bucket it binds.
 	if _, err := a.srv.Authorize(r, ActionBucketRead, spec.Bucket); err != nil {
 		a.srv.WriteError(w, r, err)
@@ -649,38 +642,11 @@ func (a *functionsAPI) listTriggers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *functionsAPI) getTrigger(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.auth(w, r, ActionFunctionRead); !ok {
-		return
-	}
-	id, err := pathID(r, "tid")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	t, err := a.svc.GetTrigger(r.Context(), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	fnJSON(w, 200, t)
+	serveByID(a, w, r, ActionFunctionRead, "tid", a.svc.GetTrigger)
 }
 
 func (a *functionsAPI) deleteTriggers(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.auth(w, r, ActionFunctionWrite); !ok {
-		return
-	}
-	var body items[idItem]
-	if err := decodeBody(r, &body); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	for _, it := range body.Items {
-		if err := a.svc.DeleteTrigger(r.Context(), it.ID); err != nil {
-			a.fail(w, r, err)
-			return
-		}
-	}
-	fnJSON(w, 200, struct{}{})
+	a.deleteItems(w, r, byID(a.svc.DeleteTrigger))
 }
 
 func (a *functionsAPI) listDeliveries(w http.ResponseWriter, r *http.Request) {

@@ -271,6 +271,19 @@ func printFunction(c *cli.Context, f *functions.Function) error {
 	return nil
 }
 
+// printRows prints a list as JSON (--json) or as a table of header and
+// one row per item.
+func printRows[T any](c *cli.Context, xs []T, header []string, row func(x T) []string) error {
+	if wantJSON(c) {
+		return printJSON(c, xs)
+	}
+	t := newTable(c, header...)
+	for _, x := range xs {
+		t.row(row(x)...)
+	}
+	return t.flush()
+}
+
 func printCall(c *cli.Context, call *functions.Call) error {
 	if wantJSON(c) {
 		return printJSON(c, call)
@@ -447,14 +460,9 @@ func fnList(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if wantJSON(c) {
-			return printJSON(c, fs)
-		}
-		t := newTable(c, "ID", "NAME", "STATUS", "STYLE", "OWNER", "LAST CALLED")
-		for _, f := range fs {
-			t.row(strconv.FormatInt(f.ID, 10), f.Name, f.Status, f.Style, f.Owner, msText(f.LastCalled))
-		}
-		return t.flush()
+		return printRows(c, fs, []string{"ID", "NAME", "STATUS", "STYLE", "OWNER", "LAST CALLED"}, func(f *functions.Function) []string {
+			return []string{strconv.FormatInt(f.ID, 10), f.Name, f.Status, f.Style, f.Owner, msText(f.LastCalled)}
+		})
 	})
 }
 
@@ -462,11 +470,7 @@ func fnGet(c *cli.Context) error {
 	if err := nArgs(c, 1, 1); err != nil {
 		return err
 	}
-	return withFn(c, func(b fnBackend) error {
-		f, err := b.Get(c.Context, c.Args().First())
-		if err != nil {
-			return err
-		}
+	return withFunction(c, func(b fnBackend, f *functions.Function) error {
 		return printFunction(c, f)
 	})
 }
@@ -475,11 +479,7 @@ func fnDelete(c *cli.Context) error {
 	if err := nArgs(c, 1, 1); err != nil {
 		return err
 	}
-	return withFn(c, func(b fnBackend) error {
-		f, err := b.Get(c.Context, c.Args().First())
-		if err != nil {
-			return err
-		}
+	return withFunction(c, func(b fnBackend, f *functions.Function) error {
 		return b.Delete(c.Context, f.ID)
 	})
 }
@@ -492,11 +492,7 @@ func fnCall(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return withFn(c, func(b fnBackend) error {
-		f, err := b.Get(c.Context, c.Args().First())
-		if err != nil {
-			return err
-		}
+	return withFunction(c, func(b fnBackend, f *functions.Function) error {
 		call, err := b.Call(c.Context, f.ID, data)
 		if err != nil {
 			return err
@@ -547,24 +543,27 @@ func fnCalls(c *cli.Context) error {
 	if err := nArgs(c, 1, 1); err != nil {
 		return err
 	}
-	return withFn(c, func(b fnBackend) error {
-		f, err := b.Get(c.Context, c.Args().First())
-		if err != nil {
-			return err
-		}
+	return withFunction(c, func(b fnBackend, f *functions.Function) error {
 		calls, err := b.ListCalls(c.Context, f.ID, functions.CallFilter{Status: c.String("status"),
 			ScheduleID: c.Int64("schedule-id"), Limit: c.Int("limit")})
 		if err != nil {
 			return err
 		}
-		if wantJSON(c) {
-			return printJSON(c, calls)
+		return printRows(c, calls, []string{"CALL", "STATUS", "TRIGGER", "START", "END", "ERROR"}, func(x *functions.Call) []string {
+			return []string{strconv.FormatInt(x.ID, 10), x.Status, x.Trigger, msText(x.StartTime), msText(x.EndTime), errText(x.Error)}
+		})
+	})
+}
+
+// withFunction runs fn on the backend with the first argument resolved
+// to its function (by id, external id or name).
+func withFunction(c *cli.Context, fn func(b fnBackend, f *functions.Function) error) error {
+	return withFn(c, func(b fnBackend) error {
+		f, err := b.Get(c.Context, c.Args().First())
+		if err != nil {
+			return err
 		}
-		t := newTable(c, "CALL", "STATUS", "TRIGGER", "START", "END", "ERROR")
-		for _, x := range calls {
-			t.row(strconv.FormatInt(x.ID, 10), x.Status, x.Trigger, msText(x.StartTime), msText(x.EndTime), errText(x.Error))
-		}
-		return t.flush()
+		return fn(b, f)
 	})
 }
 
@@ -581,12 +580,19 @@ func callArgs(c *cli.Context, b fnBackend) (int64, int64, error) {
 	return f.ID, cid, err
 }
 
-func fnShowCall(c *cli.Context) error {
+// withCall runs fn on the backend with FUNCTION CALL resolved.
+func withCall(c *cli.Context, fn func(b fnBackend, fid, cid int64) error) error {
 	return withFn(c, func(b fnBackend) error {
 		fid, cid, err := callArgs(c, b)
 		if err != nil {
 			return err
 		}
+		return fn(b, fid, cid)
+	})
+}
+
+func fnShowCall(c *cli.Context) error {
+	return withCall(c, func(b fnBackend, fid, cid int64) error {
 		call, err := b.GetCall(c.Context, fid, cid)
 		if err != nil {
 			return err
@@ -596,11 +602,7 @@ func fnShowCall(c *cli.Context) error {
 }
 
 func fnResponse(c *cli.Context) error {
-	return withFn(c, func(b fnBackend) error {
-		fid, cid, err := callArgs(c, b)
-		if err != nil {
-			return err
-		}
+	return withCall(c, func(b fnBackend, fid, cid int64) error {
 		r, err := b.Response(c.Context, fid, cid)
 		if err != nil {
 			return err
@@ -611,11 +613,7 @@ func fnResponse(c *cli.Context) error {
 }
 
 func fnLogs(c *cli.Context) error {
-	return withFn(c, func(b fnBackend) error {
-		fid, cid, err := callArgs(c, b)
-		if err != nil {
-			return err
-		}
+	return withCall(c, func(b fnBackend, fid, cid int64) error {
 		logs, err := b.Logs(c.Context, fid, cid)
 		if err != nil {
 			return err
@@ -638,11 +636,7 @@ func fnScheduleCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	return withFn(c, func(b fnBackend) error {
-		f, err := b.Get(c.Context, c.Args().Get(0))
-		if err != nil {
-			return err
-		}
+	return withFunction(c, func(b fnBackend, f *functions.Function) error {
 		s, err := b.CreateSchedule(c.Context, functions.ScheduleSpec{Name: c.Args().Get(1), FunctionID: f.ID,
 			CronExpression: c.String("cron"), TimeZone: c.String("tz"), Description: c.String("description"), Data: data})
 		if err != nil {
@@ -652,7 +646,10 @@ func fnScheduleCreate(c *cli.Context) error {
 	})
 }
 
-func fnScheduleList(c *cli.Context) error {
+// listByFunction is the shape of `schedule list` and `trigger list`: an
+// optional FUNCTION (0, all, when absent), then JSON or a table.
+func listByFunction[T any](c *cli.Context, list func(b fnBackend, fid int64) ([]T, error),
+	header []string, row func(x T) []string) error {
 	return withFn(c, func(b fnBackend) error {
 		var fid int64
 		if c.NArg() > 0 {
@@ -662,27 +659,31 @@ func fnScheduleList(c *cli.Context) error {
 			}
 			fid = f.ID
 		}
-		ss, err := b.ListSchedules(c.Context, fid)
+		xs, err := list(b, fid)
 		if err != nil {
 			return err
 		}
-		if wantJSON(c) {
-			return printJSON(c, ss)
-		}
-		t := newTable(c, "ID", "NAME", "FUNCTION", "CRON", "TZ", "NEXT FIRE")
-		for _, s := range ss {
-			t.row(strconv.FormatInt(s.ID, 10), s.Name, strconv.FormatInt(s.FunctionID, 10), s.CronExpression, s.TimeZone, msText(s.NextFire))
-		}
-		return t.flush()
+		return printRows(c, xs, header, row)
 	})
 }
 
-func scheduleID(c *cli.Context) (int64, error) {
+func fnScheduleList(c *cli.Context) error {
+	return listByFunction(c, func(b fnBackend, fid int64) ([]*functions.Schedule, error) {
+		return b.ListSchedules(c.Context, fid)
+	}, []string{"ID", "NAME", "FUNCTION", "CRON", "TZ", "NEXT FIRE"}, func(s *functions.Schedule) []string {
+		return []string{strconv.FormatInt(s.ID, 10), s.Name, strconv.FormatInt(s.FunctionID, 10), s.CronExpression, s.TimeZone, msText(s.NextFire)}
+	})
+}
+
+// oneID parses the single argument as a numeric id; what names it in errors.
+func oneID(c *cli.Context, what string) (int64, error) {
 	if err := nArgs(c, 1, 1); err != nil {
 		return 0, err
 	}
-	return parseID(c.Args().First(), "schedule id")
+	return parseID(c.Args().First(), what)
 }
+
+func scheduleID(c *cli.Context) (int64, error) { return oneID(c, "schedule id") }
 
 func fnScheduleGet(c *cli.Context) error {
 	id, err := scheduleID(c)
@@ -725,11 +726,7 @@ func fnTriggerCreate(c *cli.Context) error {
 	if err := nArgs(c, 1, 1); err != nil {
 		return err
 	}
-	return withFn(c, func(b fnBackend) error {
-		f, err := b.Get(c.Context, c.Args().First())
-		if err != nil {
-			return err
-		}
+	return withFunction(c, func(b fnBackend, f *functions.Function) error {
 		t, err := b.CreateTrigger(c.Context, functions.TriggerSpec{FunctionID: f.ID, Bucket: c.String("bucket"),
 			Events: c.StringSlice("event"), Prefix: c.String("prefix"), Suffix: c.String("suffix"),
 			AllowRecursive: c.Bool("allow-recursive")})
@@ -741,36 +738,16 @@ func fnTriggerCreate(c *cli.Context) error {
 }
 
 func fnTriggerList(c *cli.Context) error {
-	return withFn(c, func(b fnBackend) error {
-		var fid int64
-		if c.NArg() > 0 {
-			f, err := b.Get(c.Context, c.Args().First())
-			if err != nil {
-				return err
-			}
-			fid = f.ID
-		}
-		ts, err := b.ListTriggers(c.Context, fid)
-		if err != nil {
-			return err
-		}
-		if wantJSON(c) {
-			return printJSON(c, ts)
-		}
-		t := newTable(c, "ID", "FUNCTION", "BUCKET", "EVENTS", "PREFIX", "SUFFIX", "ENABLED")
-		for _, x := range ts {
-			t.row(strconv.FormatInt(x.ID, 10), strconv.FormatInt(x.FunctionID, 10), x.Bucket, strings.Join(x.Events, ","),
-				x.Prefix, x.Suffix, strconv.FormatBool(x.Enabled))
-		}
-		return t.flush()
+	return listByFunction(c, func(b fnBackend, fid int64) ([]*functions.Trigger, error) {
+		return b.ListTriggers(c.Context, fid)
+	}, []string{"ID", "FUNCTION", "BUCKET", "EVENTS", "PREFIX", "SUFFIX", "ENABLED"}, func(x *functions.Trigger) []string {
+		return []string{strconv.FormatInt(x.ID, 10), strconv.FormatInt(x.FunctionID, 10), x.Bucket, strings.Join(x.Events, ","),
+			x.Prefix, x.Suffix, strconv.FormatBool(x.Enabled)}
 	})
 }
 
 func fnTriggerDelete(c *cli.Context) error {
-	if err := nArgs(c, 1, 1); err != nil {
-		return err
-	}
-	id, err := parseID(c.Args().First(), "trigger id")
+	id, err := oneID(c, "trigger id")
 	if err != nil {
 		return err
 	}
@@ -783,14 +760,9 @@ func fnDeliveries(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if wantJSON(c) {
-			return printJSON(c, ds)
-		}
-		t := newTable(c, "ID", "STATE", "FUNCTION", "KEY", "ATTEMPTS", "LAST ERROR")
-		for _, d := range ds {
-			t.row(d.ID, d.State, strconv.FormatInt(d.FunctionID, 10), d.Key, strconv.Itoa(d.Attempt), d.LastError)
-		}
-		return t.flush()
+		return printRows(c, ds, []string{"ID", "STATE", "FUNCTION", "KEY", "ATTEMPTS", "LAST ERROR"}, func(d *functions.Delivery) []string {
+			return []string{d.ID, d.State, strconv.FormatInt(d.FunctionID, 10), d.Key, strconv.Itoa(d.Attempt), d.LastError}
+		})
 	})
 }
 
