@@ -16,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
+BFS_MOUNT_FLAGS=${BFS_MOUNT_FLAGS:-}  # e.g. --readdirplus
 NSMALL=${NSMALL:-10000}
 NLS=${NLS:-100000}
 WORK=${WORK:-/var/tmp/bfsbench.$$}
@@ -60,7 +61,7 @@ PY
 "$WORK/populate" -data "$WORK/bfs/data" -bucket ls -prefix "" -n "$NLS"
 "$WORK/populate" -data "$WORK/bfs/data" -bucket bench -n 0
 
-BFSPID=$("$BIN" --data "$WORK/bfs/data" mount --daemon --log-file "$WORK/bfs.log" "$WORK/bfs/mnt" 2>&1 | sed -n 's/.*(pid \([0-9]*\),.*/\1/p')
+BFSPID=$("$BIN" --data "$WORK/bfs/data" mount $BFS_MOUNT_FLAGS --daemon --log-file "$WORK/bfs.log" "$WORK/bfs/mnt" 2>&1 | sed -n 's/.*(pid \([0-9]*\),.*/\1/p')
 [ -n "$BFSPID" ] || { echo "bucketfs mount failed" >&2; exit 1; }
 rclone mount2 "$WORK/rc/src" "$WORK/rc/mnt" --vfs-cache-mode writes --cache-dir "$WORK/rc/cache" --daemon 2>/dev/null ||
 	rclone mount "$WORK/rc/src" "$WORK/rc/mnt" --vfs-cache-mode writes --cache-dir "$WORK/rc/cache" --daemon

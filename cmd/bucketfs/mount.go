@@ -33,6 +33,7 @@ func init() {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "daemon", Usage: "run in the background once mounted"},
 			&cli.BoolFlag{Name: "show-versions", Usage: "list the hidden .versions folders in directory listings"},
+			&cli.BoolFlag{Name: "readdirplus", Usage: "return attributes with directory listings (faster ls -l and stat after a listing, slower ls -f)"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users use the mount (needs user_allow_other in /etc/fuse.conf)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
 			&cli.StringFlag{Name: "log-file", Usage: "with --daemon, where the background process logs", DefaultText: "<data>/mount.log"},
@@ -77,6 +78,7 @@ func mountAction(c *cli.Context) error {
 
 	opts := fusefs.DefaultOptions()
 	opts.ShowVersions = c.Bool("show-versions")
+	opts.ReadDirPlus = c.Bool("readdirplus")
 	opts.AllowOther = c.Bool("allow-other")
 	opts.Debug = c.Bool("debug")
 	opts.Logger = logger(c)
