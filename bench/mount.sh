@@ -20,7 +20,7 @@ BFS_MOUNT_FLAGS=${BFS_MOUNT_FLAGS:-}  # e.g. --readdirplus
 NSMALL=${NSMALL:-10000}
 NLS=${NLS:-100000}
 WORK=${WORK:-/var/tmp/bfsbench.$$}
-SMALL=${SMALL:-/work/shared/bench/smallfiles.py}
+SMALL=${SMALL:-$(dirname "$0")/smallfiles.py}
 mkdir -p "$WORK"
 BIN=$WORK/bucketfs
 RES=$WORK/results.tsv

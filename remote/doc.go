@@ -1,6 +1,6 @@
 // Package remote is the only package of bucketfs that speaks HTTP: the
 // server of the Invenio-Files-REST compatible API (plus our additive
-// extensions, see /work/notes/remote-api.md and the README's API section),
+// extensions, documented in the README's HTTP API section),
 // bearer tokens with Invenio's action scopes, background housekeeping, and
 // the Go client that implements storage.ObjectStore over the same wire format.
 //
