@@ -219,21 +219,31 @@ func (s *Server) uploadPart(rq *srvReq, seg, key, uid string) error {
 	return nil
 }
 
-// listParts is E12. Completed uploads are gone here, as after upstream's
-// merge; our ?state extension still shows them.
-func (s *Server) listParts(rq *srvReq, seg, key, uid string) error {
+// pendingUpload finds an upload that is not completed (completed ones are
+// not found, as after upstream's merge) and checks action on its bucket.
+func (s *Server) pendingUpload(rq *srvReq, seg, key, uid string, action string) (*storage.Multipart, error) {
 	b, err := s.lookupBucket(rq, seg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m, err := s.lookupUpload(rq, b, key, uid)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if m.Completed {
-		return errUploadNotFound()
+		return nil, errUploadNotFound()
 	}
-	if err := s.check(rq, ActionMultipartRead, b, true); err != nil {
+	if err := s.check(rq, action, b, true); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// listParts is E12. Completed uploads are gone here, as after upstream's
+// merge; our ?state extension still shows them.
+func (s *Server) listParts(rq *srvReq, seg, key, uid string) error {
+	m, err := s.pendingUpload(rq, seg, key, uid, ActionMultipartRead)
+	if err != nil {
 		return err
 	}
 	parts, err := s.store.ListParts(rq.r.Context(), uid)
@@ -367,18 +377,7 @@ wait:
 
 // abort is E14; completed uploads are not found (spec E14).
 func (s *Server) abort(rq *srvReq, seg, key, uid string) error {
-	b, err := s.lookupBucket(rq, seg)
-	if err != nil {
-		return err
-	}
-	m, err := s.lookupUpload(rq, b, key, uid)
-	if err != nil {
-		return err
-	}
-	if m.Completed {
-		return errUploadNotFound()
-	}
-	if err := s.check(rq, ActionMultipartDelete, b, true); err != nil {
+	if _, err := s.pendingUpload(rq, seg, key, uid, ActionMultipartDelete); err != nil {
 		return err
 	}
 	if err := s.store.AbortMultipart(rq.ctx(), uid); err != nil {

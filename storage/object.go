@@ -28,6 +28,23 @@ func findVersion(tx metadata.Tx, b *Bucket, key, versionID string) (*metadata.Ve
 	return v, err
 }
 
+// writableVersion resolves a version named by id (never the head by
+// default) in a bucket that may be modified: RemoveVersion and Restore.
+func writableVersion(tx metadata.Tx, bucket, key, versionID string) (*Bucket, *metadata.VersionRecord, error) {
+	b, err := writableBucket(tx, bucket)
+	if err != nil {
+		return nil, nil, err
+	}
+	if versionID == "" {
+		return nil, nil, fmt.Errorf("%w: empty version id", ErrInvalid)
+	}
+	v, err := findVersion(tx, b, key, versionID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, v, nil
+}
+
 // Stat returns the head (a marker head is ErrNotFound) or a given version.
 func (s *Store) Stat(ctx context.Context, bucket, key, versionID string) (*ObjectVersion, error) {
 	var out *ObjectVersion
@@ -181,14 +198,7 @@ func (s *Store) releaseFile(tx metadata.Tx, c *txCtx, fileID string) error {
 func (s *Store) RemoveVersion(ctx context.Context, bucket, key, versionID string) error {
 	o := origin(ctx)
 	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
-		b, err := writableBucket(tx, bucket)
-		if err != nil {
-			return err
-		}
-		if versionID == "" {
-			return fmt.Errorf("%w: empty version id", ErrInvalid)
-		}
-		v, err := findVersion(tx, b, key, versionID)
+		b, v, err := writableVersion(tx, bucket, key, versionID)
 		if err != nil {
 			return err
 		}
@@ -212,14 +222,7 @@ func (s *Store) Restore(ctx context.Context, bucket, key, versionID string) (*Ob
 	o := origin(ctx)
 	var out *ObjectVersion
 	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
-		b, err := writableBucket(tx, bucket)
-		if err != nil {
-			return err
-		}
-		if versionID == "" {
-			return fmt.Errorf("%w: empty version id", ErrInvalid)
-		}
-		v, err := findVersion(tx, b, key, versionID)
+		b, v, err := writableVersion(tx, bucket, key, versionID)
 		if err != nil {
 			return err
 		}
