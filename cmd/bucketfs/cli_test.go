@@ -390,3 +390,31 @@ func TestCLIDataDirAndFollow(t *testing.T) {
 		t.Fatalf("events --follow after SIGINT: %v\n%s", err, stderr.String())
 	}
 }
+
+// TestObjectGroup: the per-key commands also answer as `object NAME`, with
+// their flags after the arguments, and act on the same data as the short form.
+func TestObjectGroup(t *testing.T) {
+	c := &runner{t: t, bin: buildBinary(t), data: filepath.Join(t.TempDir(), "data")}
+	src := filepath.Join(t.TempDir(), "a.txt")
+	if err := os.WriteFile(src, []byte("one"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("", "bucket", "create", "docs")
+	c.ok("", "object", "put", "docs/a.txt", src)
+	c.ok("", "put", "docs/a.txt", "-", "--json")
+	if got := c.ok("", "object", "cat", "docs/a.txt"); got != "" {
+		t.Fatalf("object cat after an empty put = %q", got)
+	}
+	var vs []map[string]any
+	c.json(&vs, "object", "versions", "docs/a.txt")
+	if len(vs) != 2 {
+		t.Fatalf("object versions: %d versions, want 2: %v", len(vs), vs)
+	}
+	c.ok("", "object", "cp", "docs/a.txt", "docs/b.txt")
+	c.ok("", "object", "rm", "docs/a.txt")
+	c.fails(exitNotFound, "object", "cat", "docs/a.txt")
+	if got := c.ok("", "cat", "docs/b.txt"); got != "" {
+		t.Fatalf("cat of the copy = %q", got)
+	}
+	c.fails(exitUsage, "object", "nosuch")
+}

@@ -129,6 +129,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 // sortedCommands lists the commands by name for the help text.
 func sortedCommands() []*cli.Command {
 	cs := slices.Clone(commands)
+	cs = append(cs, objectCommand(commands))
 	slices.SortFunc(cs, func(a, b *cli.Command) int { return strings.Compare(a.Name, b.Name) })
 	return cs
 }
