@@ -30,6 +30,9 @@ func init() {
 			&cli.StringFlag{Name: "tls-key", Usage: "PEM private key file (serve HTTPS)"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 30 * time.Second, Usage: "how long in-flight requests may take at shutdown"},
 			&cli.BoolFlag{Name: "no-housekeeping", Usage: "do not run multipart expiry, blob GC, fixity checks and value-log GC"},
+			&cli.StringFlag{Name: "mount", Usage: "also mount the buckets at `MNT` from this process (a data directory has one opener)"},
+			&cli.BoolFlag{Name: "show-versions", Usage: "with --mount: list the hidden .versions folders"},
+			&cli.BoolFlag{Name: "allow-other", Usage: "with --mount: let other users use the mount"},
 		},
 		Action: serveAction,
 	})
@@ -94,6 +97,16 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	defer stopFunctions()
+
+	if c.String("mount") != "" {
+		unmount, err := mountFromServe(c, st, log)
+		if err != nil {
+			return err
+		}
+		// Deferred calls run last-in first-out: the mount goes before the
+		// functions stop and the store closes.
+		defer unmount()
+	}
 
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bucketfs/bucketfs/fusefs"
 )
 
 // server is a `bucketfs serve` process on 127.0.0.1 (a free port).
@@ -194,4 +196,57 @@ func TestServeCommand(t *testing.T) {
 func serveTestLastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
+}
+
+// TestServeMount: `serve --mount` serves HTTP and a drive from one process
+// over one data directory; a write through either side is seen by the other,
+// and SIGTERM unmounts before the store closes.
+func TestServeMount(t *testing.T) {
+	if err := fusefs.CheckFUSE(); err != nil {
+		if os.Getenv("BUCKETFS_REQUIRE_FUSE") == "1" {
+			t.Fatalf("FUSE required: %v", err)
+		}
+		t.Skipf("no FUSE here: %v", err)
+	}
+	bin := buildBinary(t)
+	data, mnt := t.TempDir(), t.TempDir()
+	s := startServe(t, bin, data, "--mount", mnt, "--shutdown-timeout", "5s")
+	t.Cleanup(func() { exec.Command("fusermount3", "-u", "-z", mnt).Run() })
+	waitFor(t, "the mount", func() bool { return mounted(mnt) })
+
+	if code, b := s.do(t, "POST", "/files", strings.NewReader(`{}`)); code != 200 && code != 201 {
+		t.Fatalf("create bucket: %d %s", code, b)
+	}
+	if err := os.Mkdir(filepath.Join(mnt, "shared"), 0o755); err != nil {
+		t.Fatalf("mkdir of a bucket through the mount: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(mnt, "shared", "from-mount.txt"), []byte("written on the drive"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, b := s.do(t, "GET", "/files/shared/from-mount.txt", nil); code != 200 || string(b) != "written on the drive" {
+		t.Fatalf("GET of a file written through the mount: %d %q", code, b)
+	}
+	if code, b := s.do(t, "PUT", "/files/shared/from-http.txt", strings.NewReader("uploaded over HTTP")); code != 200 {
+		t.Fatalf("PUT: %d %s", code, b)
+	}
+	var got []byte
+	waitFor(t, "the HTTP upload in the mount", func() bool {
+		got, _ = os.ReadFile(filepath.Join(mnt, "shared", "from-http.txt"))
+		return string(got) == "uploaded over HTTP"
+	})
+
+	s.stop(t)
+	if mounted(mnt) {
+		t.Fatal("still mounted after serve stopped")
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }
