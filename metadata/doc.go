@@ -23,7 +23,10 @@
 // may run it again. Byte slices handed out by a Tx are valid only inside
 // the transaction. An iterator sees the writes its transaction made before
 // it was created. With BadgerOptions.SyncWrites, Update returns after the
-// commit is on disk, and badger writes concurrent commits together.
+// commit is on disk. Both DBs are also Syncers: UpdateNoSync commits into
+// the log in the page cache (a crash of the process keeps it) and one Sync
+// makes every earlier commit durable, which is how the object store
+// group-commits.
 //
 // The model functions (records.go, versions.go, listing.go, multipart.go)
 // only read and write a Tx they are given; they enforce no policy (limits,

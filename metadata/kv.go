@@ -34,3 +34,16 @@ type Tx interface {
 	// the last, key of the prefix). fn returns false to stop.
 	Iterate(prefix, start []byte, reverse bool, fn func(key, value []byte) (bool, error)) error
 }
+
+// Syncer is the optional ability of a DB to commit without waiting for the
+// disk and to make such commits durable later. The object store uses it to
+// acknowledge writes with POSIX close semantics (they survive a crash of the
+// process) and to group the fsyncs of many commits into one.
+type Syncer interface {
+	// UpdateNoSync is Update whose commit reaches the DB's log in the page
+	// cache, so it survives a crash of this process, but not necessarily a
+	// power loss until the next Sync (or synced Update) returns.
+	UpdateNoSync(fn func(tx Tx) error) error
+	// Sync makes every transaction committed before the call durable.
+	Sync() error
+}

@@ -22,7 +22,10 @@ type kv struct{ k, v []byte }
 
 func kvLess(a, b kv) bool { return bytes.Compare(a.k, b.k) < 0 }
 
-var _ DB = (*memDB)(nil)
+var (
+	_ DB     = (*memDB)(nil)
+	_ Syncer = (*memDB)(nil)
+)
 
 // NewMemory returns an empty in-memory DB with the same semantics as badger.
 func NewMemory() DB {
@@ -64,6 +67,12 @@ func (m *memDB) Update(fn func(tx Tx) error) error {
 	m.tree = t
 	return nil
 }
+
+// UpdateNoSync is Update: memory has nothing to sync.
+func (m *memDB) UpdateNoSync(fn func(tx Tx) error) error { return m.Update(fn) }
+
+// Sync does nothing.
+func (m *memDB) Sync() error { return nil }
 
 func (m *memDB) Close() error {
 	m.mu.Lock()

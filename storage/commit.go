@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -18,9 +19,22 @@ import (
 // synced commit (group commit) and never conflict with each other. The
 // single writer also makes the event sequencer and the version clock
 // simple: both are assigned in commit order.
+//
+// Durability: a batch is committed without waiting for the disk and then,
+// unless every request in it asked for NoSync, made durable by one Sync of
+// the DB, preceded by a flush of the blobs that NoSync puts published
+// without fsync. That order is what keeps a synced commit from making a
+// NoSync record durable while the blob it names is not: every such blob is
+// registered with its backend before its op is queued, so the flush of a
+// batch covers the blobs of every record committed up to that batch. A
+// NoSync batch leaves the work to the next synced batch, to Store.Sync, or
+// to a background sync at most flushDelay later.
 type committer struct {
 	db       metadata.DB
+	syncer   metadata.Syncer // nil: db.Update is durable by itself
 	maxBatch int
+	// flushBlobs makes the blobs published without fsync durable.
+	flushBlobs func() error
 
 	mu     sync.RWMutex // guards closed against sends on ch
 	closed bool
@@ -30,8 +44,12 @@ type committer struct {
 	stopped chan struct{}
 
 	// Owned by the run goroutine.
-	lastSeq uint64 // newest committed event
-	lastVer uint64 // newest version sequence handed out
+	lastSeq  uint64   // newest committed event
+	lastVer  uint64   // newest version sequence handed out
+	dirty    bool     // NoSync commits not yet synced
+	deferred []func() // after-commit actions of NoSync ops, run once synced
+	armed    bool     // a background sync is scheduled
+	timer    *time.Timer
 
 	// notify is closed (and replaced) whenever events commit.
 	nmu    sync.Mutex
@@ -39,14 +57,19 @@ type committer struct {
 	seen   uint64 // lastSeq as visible to readers
 }
 
+// flushDelay bounds how long a NoSync commit waits for durability when
+// nothing else syncs.
+const flushDelay = time.Second
+
 // op is one change. It must only read and write tx (no I/O), may run more
 // than once (when another op of its batch fails), and reports its results
 // through variables it captures, overwriting them on every run.
 type op func(tx metadata.Tx, c *txCtx) error
 
 type request struct {
-	fn     op
+	fn     op  // nil: the request only asks for a sync
 	weight int // bytes the op writes, roughly (bounds a batch's size)
+	noSync bool
 	done   chan error
 	after  []func()
 }
@@ -67,6 +90,8 @@ var errBatchAborted = errors.New("storage: batch aborted")
 
 func newCommitter(db metadata.DB, maxBatch int) (*committer, error) {
 	c := &committer{db: db, maxBatch: maxBatch, ch: make(chan *request, 256), done: make(chan struct{}), stopped: make(chan struct{}), notify: make(chan struct{})}
+	c.syncer, _ = db.(metadata.Syncer)
+	c.flushBlobs = func() error { return nil }
 	if err := db.View(func(tx metadata.Tx) error {
 		var err error
 		c.lastSeq, err = metadata.LastEventSeq(tx)
@@ -79,13 +104,22 @@ func newCommitter(db metadata.DB, maxBatch int) (*committer, error) {
 	return c, nil
 }
 
-// do runs fn in the writer and waits for its commit; after a successful
-// commit it runs the actions the op registered (e.g. freeing blobs).
-func (c *committer) do(fn op) error { return c.doWeighted(fn, 0) }
+// do runs fn in the writer and waits for its synced commit; after a
+// successful commit it runs the actions the op registered (e.g. freeing
+// blobs).
+func (c *committer) do(fn op) error { return c.submit(fn, 0, false) }
 
 // doWeighted is do for an op writing about weight bytes of payload.
-func (c *committer) doWeighted(fn op, weight int) error {
-	r := &request{fn: fn, weight: weight + 512, done: make(chan error, 1)}
+func (c *committer) doWeighted(fn op, weight int) error { return c.submit(fn, weight, false) }
+
+// canDefer reports whether NoSync requests are really left unsynced.
+func (c *committer) canDefer() bool { return c.syncer != nil }
+
+// submit queues fn (nil: nothing but a sync) and waits for its commit, which
+// with noSync is not yet durable; the op's after-commit actions then wait
+// for the sync, since they free blobs the unsynced records no longer name.
+func (c *committer) submit(fn op, weight int, noSync bool) error {
+	r := &request{fn: fn, weight: weight + 512, noSync: noSync, done: make(chan error, 1)}
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
@@ -102,6 +136,9 @@ func (c *committer) doWeighted(fn op, weight int) error {
 	return err
 }
 
+// sync makes every commit so far durable, with the blobs they name.
+func (c *committer) sync() error { return c.submit(nil, 0, false) }
+
 func (c *committer) close() {
 	c.mu.Lock()
 	if c.closed {
@@ -117,6 +154,11 @@ func (c *committer) close() {
 
 func (c *committer) run() {
 	defer close(c.done)
+	defer func() {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+	}()
 	var carry *request // received but did not fit the previous batch
 	for {
 		r := carry
@@ -149,21 +191,114 @@ func (c *committer) run() {
 	}
 }
 
+// process commits a batch and, unless every request in it is NoSync, makes
+// it (and every NoSync commit before it) durable before acknowledging.
 func (c *committer) process(batch []*request) {
+	sync := c.syncer != nil && slices.ContainsFunc(batch, func(r *request) bool { return !r.noSync })
+	if sync {
+		if err := c.flushBlobs(); err != nil {
+			for _, r := range batch {
+				r.done <- err
+			}
+			return
+		}
+	}
+	ok := c.commit(batch)
+	if c.syncer == nil {
+		c.publish()
+		for _, r := range ok {
+			r.done <- nil
+		}
+		return
+	}
+	if !sync {
+		c.publish()
+		for _, r := range ok {
+			c.deferred = append(c.deferred, r.after...)
+			r.after = nil
+			c.dirty = true
+			r.done <- nil
+		}
+		if c.dirty && !c.armed {
+			c.armed = true
+			c.timer = time.AfterFunc(flushDelay, func() { c.sync() })
+		}
+		return
+	}
+	ops := slices.ContainsFunc(ok, func(r *request) bool { return r.fn != nil })
+	var err error
+	if c.dirty || ops {
+		err = c.syncer.Sync()
+		if errors.Is(err, syscall.ENOSPC) {
+			err = fmt.Errorf("%w: metadata sync: %v", ErrNoSpace, err)
+		}
+	}
+	if err == nil {
+		c.dirty = false
+		c.armed = false
+		for _, f := range c.deferred {
+			f()
+		}
+		c.deferred = nil
+	}
+	if err != nil {
+		c.dirty = true
+	}
+	c.publish()
+	for _, r := range ok {
+		if r.noSync && err != nil {
+			// Committed as asked; its actions wait for a sync that works.
+			c.deferred = append(c.deferred, r.after...)
+			r.after = nil
+			r.done <- nil
+			continue
+		}
+		r.done <- err
+	}
+}
+
+// publish wakes the Events waiters when events committed. A synced batch
+// publishes only once durable, so a consumer never acts on an event a power
+// loss could take back unless that event was written with NoSync.
+func (c *committer) publish() {
+	c.nmu.Lock()
+	defer c.nmu.Unlock()
+	if c.seen != c.lastSeq {
+		c.seen = c.lastSeq
+		close(c.notify)
+		c.notify = make(chan struct{})
+	}
+}
+
+// commit runs the ops of a batch in one transaction (without syncing when
+// the DB can) and returns the requests that committed; the others have had
+// their error sent. A failing op is dropped and the rest run again; a
+// batch too big for one transaction is split.
+func (c *committer) commit(batch []*request) []*request {
 	conflicts := 0
 	for len(batch) > 0 {
+		if !slices.ContainsFunc(batch, func(r *request) bool { return r.fn != nil }) {
+			return batch // only syncs
+		}
 		failed, failErr := -1, error(nil)
 		ctxs := make([]*txCtx, len(batch))
 		seq := c.lastSeq
-		err := c.db.Update(func(tx metadata.Tx) error {
+		update := c.db.Update
+		if c.syncer != nil {
+			update = c.syncer.UpdateNoSync
+		}
+		err := update(func(tx metadata.Tx) error {
 			seq = c.lastSeq
 			for i, r := range batch {
 				tc := &txCtx{c: c, seq: &seq}
+				ctxs[i] = tc
+				if r.fn == nil {
+					continue
+				}
 				if err := r.fn(tx, tc); err != nil {
 					failed, failErr = i, err
 					return errBatchAborted
 				}
-				ctxs[i] = tc
 			}
 			return nil
 		})
@@ -171,9 +306,7 @@ func (c *committer) process(batch []*request) {
 		switch {
 		case tooBig && len(batch) > 1:
 			h := len(batch) / 2
-			c.process(batch[:h])
-			c.process(batch[h:])
-			return
+			return append(c.commit(batch[:h]), c.commit(batch[h:])...)
 		case errors.Is(err, errBatchAborted):
 			batch[failed].done <- failErr
 			batch = append(batch[:failed:failed], batch[failed+1:]...)
@@ -191,22 +324,15 @@ func (c *committer) process(batch []*request) {
 			for _, r := range batch {
 				r.done <- err
 			}
-			return
+			return nil
 		}
-		if seq != c.lastSeq {
-			c.lastSeq = seq
-			c.nmu.Lock()
-			c.seen = seq
-			close(c.notify)
-			c.notify = make(chan struct{})
-			c.nmu.Unlock()
-		}
+		c.lastSeq = seq
 		for i, r := range batch {
 			r.after = ctxs[i].after
-			r.done <- nil
 		}
-		return
+		return batch
 	}
+	return nil
 }
 
 // waiter returns the committed event seq and a channel closed on the next

@@ -26,6 +26,8 @@ import (
 const (
 	crashDirEnv   = "BUCKETFS_CRASH_DIR"
 	crashRoundEnv = "BUCKETFS_CRASH_ROUND"
+	// crashNoSyncEnv makes the child's puts NoSync (process-crash durability).
+	crashNoSyncEnv = "BUCKETFS_CRASH_NOSYNC"
 	crashWorkers  = 8
 	crashPartSize = 64 << 10
 )
@@ -90,6 +92,7 @@ func TestCrashChild(t *testing.T) {
 		defer mu.Unlock()
 		fmt.Fprintf(os.Stdout, format+"\n", a...)
 	}
+	noSync := os.Getenv(crashNoSyncEnv) != ""
 	say("READY")
 	for w := range crashWorkers {
 		go func() {
@@ -105,7 +108,7 @@ func TestCrashChild(t *testing.T) {
 				if len(data) > 2*crashPartSize && i%3 == 0 {
 					v, err = crashMultipart(st, t, key, data)
 				} else {
-					v, err = st.Put(ctx, "crash", key, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data))})
+					v, err = st.Put(ctx, "crash", key, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data)), NoSync: noSync})
 				}
 				if err != nil {
 					say("ERR %s %v", key, err)

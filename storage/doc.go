@@ -26,7 +26,7 @@
 // change writes its event (S3-shaped names, origin from the context) in the
 // same transaction: the outbox. Events, Cursor and Ack serve consumers.
 //
-// Crash guarantees (local filesystem, badger with SyncWrites):
+// Crash guarantees (local filesystem, badger with SyncWrites; without NoSync):
 //   - Put: the blob is written to a temporary file, fsynced, renamed under
 //     its file id and its directory fsynced; only then is the metadata
 //     committed and synced. When Put returns, the version survives power
@@ -36,6 +36,18 @@
 //     inline: their bytes go into the same synced transaction as their
 //     records, so a small durable put costs no fsync of its own and shares
 //     the group commit (FileInstance.URI is "inline:<id>").
+//   - NoSync (PutOptions.NoSync, DeleteOptions.NoSync, WithNoSync for the
+//     other writes): the blob is renamed into place without fsync and the
+//     records are committed into badger's log in the page cache, so the
+//     change survives a crash of the process (POSIX close semantics) but
+//     not necessarily a power loss until the next synced commit, Sync, or
+//     the background sync at most a second later. Every synced commit
+//     first fsyncs the blobs NoSync puts left unsynced, so it never makes a
+//     record durable before the blob it names. Blobs a NoSync removal frees
+//     are deleted only after the removal is synced. Before that sync the
+//     kernel may write the log back ahead of a blob on its own, so a power
+//     loss within that second can leave a NoSync file whose content fails
+//     its checksum (reported by fixity and fsck) rather than no file.
 //   - Multipart: the blob is allocated at init; each part is fdatasynced
 //     before it is recorded, so a listed part survives power loss.
 //     Complete hashes the assembled blob and commits the version in one

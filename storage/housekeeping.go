@@ -98,6 +98,13 @@ func (s *Store) CollectGarbage(ctx context.Context) (int, error) {
 			}); err != nil {
 				return removed, err
 			}
+			// A NoSync delete may have dropped a record without syncing:
+			// its blob may go only once the drop is durable.
+			if len(orphans) > 0 {
+				if err := s.Sync(ctx); err != nil {
+					return removed, err
+				}
+			}
 			for _, id := range orphans {
 				if err := be.Remove(ctx, id); err != nil {
 					return removed, mapBlobErr(err)

@@ -36,12 +36,12 @@ func (s *Store) Move(ctx context.Context, bucket, src, dst string) error {
 	o := origin(ctx)
 	// One transaction when it fits (the normal case); a directory too big
 	// for one is moved in chunks, each atomic (see moveChunk).
-	_, err := s.moveChunk(bucket, src, dst, dir, true, 0, o)
+	_, err := s.moveChunk(ctx, bucket, src, dst, dir, true, 0, o)
 	if dir && errors.Is(err, metadata.ErrTxnTooBig) {
 		first := true
 		for {
 			var n int
-			n, err = s.moveChunk(bucket, src, dst, dir, first, moveChunkKeys, o)
+			n, err = s.moveChunk(ctx, bucket, src, dst, dir, first, moveChunkKeys, o)
 			if err != nil || n == 0 {
 				break
 			}
@@ -64,9 +64,9 @@ const moveChunkKeys = 100
 
 // moveChunk moves src to dst in one transaction; for a directory, at most
 // limit keys (0 = all). The destination check runs on the first chunk.
-func (s *Store) moveChunk(bucket, src, dst string, dir, first bool, limit int, o Origin) (int, error) {
+func (s *Store) moveChunk(ctx context.Context, bucket, src, dst string, dir, first bool, limit int, o Origin) (int, error) {
 	moved := 0
-	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+	err := s.writeOp(ctx, false, func(tx metadata.Tx, c *txCtx) error {
 		moved = 0
 		b, err := writableBucket(tx, bucket)
 		if err != nil {

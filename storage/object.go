@@ -122,7 +122,7 @@ func (s *Store) List(ctx context.Context, bucket string, opts ListOptions) (*Lis
 func (s *Store) Delete(ctx context.Context, bucket, key string, opts DeleteOptions) (*ObjectVersion, error) {
 	o := origin(ctx)
 	var out *ObjectVersion
-	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+	err := s.writeOp(ctx, opts.NoSync, func(tx metadata.Tx, c *txCtx) error {
 		b, err := writableBucket(tx, bucket)
 		if err != nil {
 			return err
@@ -197,7 +197,7 @@ func (s *Store) releaseFile(tx metadata.Tx, c *txCtx, fileID string) error {
 // moves to the newest remaining version; the file is freed once unused.
 func (s *Store) RemoveVersion(ctx context.Context, bucket, key, versionID string) error {
 	o := origin(ctx)
-	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+	err := s.writeOp(ctx, false, func(tx metadata.Tx, c *txCtx) error {
 		b, v, err := writableVersion(tx, bucket, key, versionID)
 		if err != nil {
 			return err
@@ -221,7 +221,7 @@ func (s *Store) RemoveVersion(ctx context.Context, bucket, key, versionID string
 func (s *Store) Restore(ctx context.Context, bucket, key, versionID string) (*ObjectVersion, error) {
 	o := origin(ctx)
 	var out *ObjectVersion
-	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+	err := s.writeOp(ctx, false, func(tx metadata.Tx, c *txCtx) error {
 		b, v, err := writableVersion(tx, bucket, key, versionID)
 		if err != nil {
 			return err
@@ -270,7 +270,7 @@ func (s *Store) Copy(ctx context.Context, src CopySource, dstBucket, dstKey stri
 	}
 	o := origin(ctx)
 	var out *ObjectVersion
-	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+	err := s.writeOp(ctx, opts.NoSync, func(tx metadata.Tx, c *txCtx) error {
 		sb, err := resolveBucket(tx, src.Bucket)
 		if err != nil {
 			return err
@@ -325,7 +325,7 @@ func (s *Store) Copy(ctx context.Context, src CopySource, dstBucket, dstKey stri
 // SetAttrs replaces the attributes of a version in place.
 func (s *Store) SetAttrs(ctx context.Context, bucket, key, versionID string, attrs map[string]string) (*ObjectVersion, error) {
 	var out *ObjectVersion
-	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+	err := s.writeOp(ctx, false, func(tx metadata.Tx, c *txCtx) error {
 		b, err := writableBucket(tx, bucket)
 		if err != nil {
 			return err

@@ -108,11 +108,18 @@ type PutOptions struct {
 	Mimetype string // "" = guessed from the key
 	Tags     map[string]string
 	Attrs    map[string]string
+	// NoSync: the put returns once committed to the store's log and page
+	// cache (it survives a crash of this process); it is made power-loss
+	// durable by the next synced commit, by Store.Sync, or within about a
+	// second. Stores without the ability treat every put as synced.
+	NoSync bool
 }
 
 // DeleteOptions apply to Delete.
 type DeleteOptions struct {
 	IfMatch string
+	// NoSync is PutOptions.NoSync for the delete marker.
+	NoSync bool
 }
 
 // CopySource names the version to copy ("" version = the head).

@@ -126,7 +126,8 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 		limit, kind = opts.Size, fmt.Errorf("%w: content longer than announced size %d", ErrInvalid, opts.Size)
 	}
 	lr := &limitedReader{r: r, limit: limit, err: kind, ctx: ctx}
-	file, data, be, err := s.writeContent(ctx, b, lr, opts.Size)
+	noSync := (opts.NoSync || noSyncFrom(ctx)) && s.c.canDefer()
+	file, data, be, err := s.writeContent(ctx, b, lr, opts.Size, noSync)
 	if err != nil {
 		return nil, wrapErr(err)
 	}
@@ -143,7 +144,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 	}
 	o := origin(ctx)
 	var out *ObjectVersion
-	err = s.c.doWeighted(func(tx metadata.Tx, c *txCtx) error {
+	err = s.c.submit(func(tx metadata.Tx, c *txCtx) error {
 		b, err := writableBucket(tx, bucket)
 		if err != nil {
 			return err
@@ -172,7 +173,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 		}
 		out = &v.ObjectVersion
 		return c.emit(tx, versionEvent(EventPut, b, v, o))
-	}, len(data))
+	}, len(data), noSync)
 	if err != nil {
 		return nil, wrapErr(err)
 	}
@@ -181,9 +182,10 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 
 // writeContent reads the content of a new file from lr, hashing it. Small
 // content (up to InlineSize) is returned in data for an inline file;
-// anything larger is streamed into a blob, fsynced and committed under the
+// anything larger is streamed into a blob, fsynced (unless noSync: then the
+// committer flushes it before any synced commit) and committed under the
 // new file's id in be.
-func (s *Store) writeContent(ctx context.Context, b *Bucket, lr io.Reader, size int64) (*metadata.FileRecord, []byte, blob.Backend, error) {
+func (s *Store) writeContent(ctx context.Context, b *Bucket, lr io.Reader, size int64, noSync bool) (*metadata.FileRecord, []byte, blob.Backend, error) {
 	h := newHasher()
 	file := &metadata.FileRecord{
 		FileInstance: FileInstance{ID: uuid.NewString(), Readable: true, StorageClass: b.StorageClass},
@@ -233,7 +235,12 @@ func (s *Store) writeContent(ctx context.Context, b *Bucket, lr io.Reader, size 
 		w.Abort()
 		return nil, nil, nil, mapBlobErr(err)
 	}
-	if err := w.Commit(ctx, file.ID); err != nil {
+	if nc, ok := w.(blob.NoSyncCommitter); ok && noSync {
+		err = nc.CommitNoSync(ctx, file.ID)
+	} else {
+		err = w.Commit(ctx, file.ID)
+	}
+	if err != nil {
 		return nil, nil, nil, mapBlobErr(err)
 	}
 	file.MD5, file.BLAKE3 = h.sums()

@@ -142,6 +142,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.c = c
+	c.flushBlobs = s.flushBlobs
 	if err := s.ensureDefaultLocation(); err != nil {
 		s.Close()
 		return nil, err
@@ -152,8 +153,13 @@ func Open(dir string, opts Options) (*Store, error) {
 // Close stops the writer and closes the index. Later calls do nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		// NoSync changes become durable before the index closes.
+		serr := s.c.sync()
+		if errors.Is(serr, errClosed) {
+			serr = nil
+		}
 		s.c.close()
-		s.closeErr = s.db.Close()
+		s.closeErr = errors.Join(serr, s.db.Close())
 		s.lock.Close() // releases the directory lock
 	})
 	return s.closeErr

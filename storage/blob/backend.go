@@ -42,3 +42,19 @@ type Reader interface {
 	io.Closer
 	Size() int64
 }
+
+// NoSyncCommitter is an optional ability of a Writer: publish the blob under
+// id without waiting for the disk. The bytes are in the page cache (a crash
+// of the process keeps them, a power loss may not) until the backend's
+// Flush returns.
+type NoSyncCommitter interface {
+	CommitNoSync(ctx context.Context, id string) error
+}
+
+// Flusher is the optional ability of a Backend whose writers can commit
+// without syncing.
+type Flusher interface {
+	// Flush makes every blob published by CommitNoSync before the call
+	// durable (bytes and directory entries).
+	Flush(ctx context.Context) error
+}

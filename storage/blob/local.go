@@ -23,9 +23,16 @@ type Local struct {
 
 	mu     sync.Mutex
 	active map[string]bool // temp file names of live writers
+	// unsynced holds, by blob id, the blobs published by CommitNoSync and
+	// not yet flushed, with the directories whose entries must be synced.
+	unsynced map[string][]string
 }
 
-var _ Backend = (*Local)(nil)
+var (
+	_ Backend         = (*Local)(nil)
+	_ Flusher         = (*Local)(nil)
+	_ NoSyncCommitter = (*localWriter)(nil)
+)
 
 const tmpDir = "tmp"
 
@@ -34,7 +41,7 @@ func NewLocal(root string) (*Local, error) {
 	if err := os.MkdirAll(filepath.Join(root, tmpDir), 0o755); err != nil {
 		return nil, wrap("blob: create root", err)
 	}
-	return &Local{root: root, active: map[string]bool{}}, nil
+	return &Local{root: root, active: map[string]bool{}, unsynced: map[string][]string{}}, nil
 }
 
 // Root is the directory holding the blobs.
@@ -215,6 +222,9 @@ func (l *Local) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	l.mu.Lock()
+	delete(l.unsynced, id)
+	l.mu.Unlock()
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return wrap("blob: remove "+id, err)
 	}
