@@ -28,8 +28,8 @@ const (
 	crashRoundEnv = "BUCKETFS_CRASH_ROUND"
 	// crashNoSyncEnv makes the child's puts NoSync (process-crash durability).
 	crashNoSyncEnv = "BUCKETFS_CRASH_NOSYNC"
-	crashWorkers  = 8
-	crashPartSize = 64 << 10
+	crashWorkers   = 8
+	crashPartSize  = 64 << 10
 )
 
 func crashOptions() storage.Options {
