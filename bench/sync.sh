@@ -13,12 +13,15 @@
 #      (rclone: sync --track-renames, hash strategy, hashes via the sftp server)
 #   5. kill -9 at 50 % of the big upload, then rerun             bytes re-sent
 #
-# Usage: bench/sync.sh            (env: REPEAT=3 SMALL=10000 NOOP=100000 BIG_MIB=1024 KEEP=0)
+# Usage: bench/sync.sh            (env: REPEAT=3 SMALL=10000 NOOP=100000 BIG_MIB=1024 KEEP=0
+#                                        ONLY="small big noop rename kill": the scenarios to run)
 set -euo pipefail
 REPEAT=${REPEAT:-3}
 SMALL=${SMALL:-10000}
 NOOP=${NOOP:-100000}
 BIG_MIB=${BIG_MIB:-1024}
+ONLY=${ONLY:-small big noop rename kill}
+want() { [[ " $ONLY " == *" $1 "* ]]; }
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d /tmp/syncbench.XXXXXX)
 PIDS=()
@@ -72,6 +75,8 @@ rc_sync() { rclone sync "$1" ":sftp:$2" --transfers 16 --checkers 16 -q "${@:3}"
 
 # --- data --------------------------------------------------------------------
 echo "# generating data in $W" >&2
+want small || SMALL=0
+want noop || NOOP=0
 python3 - "$W/small" "$SMALL" "$W/many" "$NOOP" <<'PY'
 import os, sys
 def gen(root, n, size):
@@ -90,9 +95,11 @@ head -c $((BIG_MIB << 20)) /dev/urandom >"$W/big/big.bin"
 BIG=$((BIG_MIB << 20))
 
 declare -A R
-row() { printf '%-44s %14s %14s %10s\n' "$1" "$2" "$3" "$4"; }
+row() { [ "$2" = - ] || printf '%-44s %14s %14s %10s\n' "$1" "$2" "$3" "$4"; }
+ratio() { [ "$1" = - ] && { echo -; return; }; python3 -c "a,b=float('$1'),float('$2');print(f'{a/b:.2f}x' if b else 'inf')"; }
 
 # --- 1. small files ------------------------------------------------------------
+if want small; then
 b=(); r=()
 for i in $(seq "$REPEAT"); do
 	t=$(now); bfs_sync "$W/small" "small$i" "$W/st-small$i"; b+=("$(python3 -c "print($SMALL/$(elapsed "$t"))")")
@@ -100,8 +107,10 @@ for i in $(seq "$REPEAT"); do
 done
 R[small_b]=$(median "${b[@]}"); R[small_r]=$(median "${r[@]}")
 echo "# small: bucketfs ${b[*]} rclone ${r[*]} files/s" >&2
+fi
 
 # --- 2. one big file -------------------------------------------------------------
+if want big; then
 b=(); r=()
 for i in $(seq "$REPEAT"); do
 	t=$(now); bfs_sync "$W/big" "big$i" "$W/st-big$i"; b+=("$(python3 -c "print($BIG_MIB/$(elapsed "$t"))")")
@@ -109,8 +118,10 @@ for i in $(seq "$REPEAT"); do
 done
 R[big_b]=$(median "${b[@]}"); R[big_r]=$(median "${r[@]}")
 echo "# big: bucketfs ${b[*]} rclone ${r[*]} MiB/s" >&2
+fi
 
 # --- 3. no-op rescan ----------------------------------------------------------------
+if want noop; then
 t=$(now); bfs_sync "$W/many" many "$W/st-many" --concurrency 32; R[many_init_b]=$(elapsed "$t")
 # rclone's destination is seeded locally (its sftp initial sync of 100k
 # files takes many minutes); the timed no-op runs go over sftp.
@@ -122,8 +133,10 @@ for i in $(seq "$REPEAT"); do
 done
 R[noop_b]=$(median "${b[@]}"); R[noop_r]=$(median "${r[@]}")
 echo "# no-op: bucketfs ${b[*]} rclone ${r[*]} s (initial: ${R[many_init_b]} / ${R[many_init_r]} s)" >&2
+fi
 
 # --- 4. rename of the big file ----------------------------------------------------------
+if want rename && want big; then
 b=(); r=(); bb=(); rb=()
 name=big.bin
 for i in $(seq "$REPEAT"); do
@@ -135,6 +148,7 @@ done
 R[ren_b]=$(median "${b[@]}"); R[ren_r]=$(median "${r[@]}")
 R[renb_b]=$(median "${bb[@]}"); R[renb_r]=$(median "${rb[@]}")
 echo "# rename: bucketfs ${b[*]} s ${bb[*]} B; rclone ${r[*]} s ${rb[*]} B" >&2
+fi
 
 # --- 5. kill -9 at 50 % ------------------------------------------------------------------
 killat() { # PORT CMD...: run CMD, kill -9 once the proxy saw half the file
@@ -147,6 +161,7 @@ killat() { # PORT CMD...: run CMD, kill -9 once the proxy saw half the file
 	done
 	wait $pid 2>/dev/null || true
 }
+if want kill; then
 c0=$(count $C_BFS)
 killat $C_BFS bfs_sync_exec "$W/big" kill "$W/st-kill"
 bfs_sync "$W/big" kill "$W/st-kill"
@@ -157,16 +172,17 @@ killat $C_RC rc_copy_exec "$W/big" kill
 rc_copy "$W/big" kill
 R[kill_r]=$(( $(count $C_RC) - c0 - BIG ))
 echo "# kill: bucketfs re-sent ${R[kill_b]} B (orphan uploads: $ORPH), rclone re-sent ${R[kill_r]} B" >&2
+fi
 
 # --- report ---------------------------------------------------------------------------------
 echo
 echo "bucketfs sync vs rclone $(rclone version | head -1 | awk '{print $2}') (sftp), loopback, $(nproc) cores, medians of $REPEAT"
 row "metric" "bucketfs" "rclone" "ratio"
-row "initial sync $SMALL x 4 KiB (files/s, higher better)" "${R[small_b]}" "${R[small_r]}" "$(ratio "${R[small_b]}" "${R[small_r]}")"
-row "one $BIG_MIB MiB file (MiB/s, higher better)" "${R[big_b]}" "${R[big_r]}" "$(ratio "${R[big_b]}" "${R[big_r]}")"
-row "initial sync $NOOP x 1 KiB (s; rclone: local seed)" "${R[many_init_b]}" "${R[many_init_r]}" "-"
-row "no-op rescan $NOOP files (s, lower better)" "${R[noop_b]}" "${R[noop_r]}" "$(ratio "${R[noop_r]}" "${R[noop_b]}")"
-row "rename $BIG_MIB MiB file (s, lower better)" "${R[ren_b]}" "${R[ren_r]}" "$(ratio "${R[ren_r]}" "${R[ren_b]}")"
-row "rename $BIG_MIB MiB file (wire bytes sent)" "${R[renb_b]}" "${R[renb_r]}" "-"
-row "wire bytes re-sent after kill -9 at 50 %" "${R[kill_b]}" "${R[kill_r]}" "-"
+row "initial sync $SMALL x 4 KiB (files/s, higher better)" "${R[small_b]:--}" "${R[small_r]:--}" "$(ratio "${R[small_b]:--}" "${R[small_r]:--}")"
+row "one $BIG_MIB MiB file (MiB/s, higher better)" "${R[big_b]:--}" "${R[big_r]:--}" "$(ratio "${R[big_b]:--}" "${R[big_r]:--}")"
+row "initial sync $NOOP x 1 KiB (s; rclone: local seed)" "${R[many_init_b]:--}" "${R[many_init_r]:--}" "-"
+row "no-op rescan $NOOP files (s, lower better)" "${R[noop_b]:--}" "${R[noop_r]:--}" "$(ratio "${R[noop_r]:--}" "${R[noop_b]:--}")"
+row "rename $BIG_MIB MiB file (s, lower better)" "${R[ren_b]:--}" "${R[ren_r]:--}" "$(ratio "${R[ren_r]:--}" "${R[ren_b]:--}")"
+row "rename $BIG_MIB MiB file (wire bytes sent)" "${R[renb_b]:--}" "${R[renb_r]:--}" "-"
+row "wire bytes re-sent after kill -9 at 50 %" "${R[kill_b]:--}" "${R[kill_r]:--}" "-"
 echo "(ratios are bucketfs's advantage: >1 means bucketfs is better)"

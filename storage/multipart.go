@@ -152,9 +152,13 @@ func (s *Store) uploadPart(ctx context.Context, uploadID string, n int, r io.Rea
 	if err != nil {
 		return nil, wrapErr(err)
 	}
-	h := md5.New()
+	rh := s.hashes.get(&m.Multipart, be)
+	if rh != nil {
+		rh.writing(n)
+	}
 	lr := &limitedReader{r: r, limit: size, err: fmt.Errorf("%w: part body longer than %d bytes", ErrInvalid, size), ctx: ctx}
-	written, err := be.WriteAt(ctx, m.FileID, start, io.TeeReader(lr, h))
+	body := &partBody{r: lr, md5: md5.New()}
+	written, err := be.WriteAt(ctx, m.FileID, start, body)
 	if err == nil && written < size {
 		err = fmt.Errorf("%w: got %d of %d bytes", ErrShortBody, written, size)
 	}
@@ -162,7 +166,7 @@ func (s *Store) uploadPart(ctx context.Context, uploadID string, n int, r io.Rea
 		return nil, wrapErr(mapBlobErr(err))
 	}
 	t := now()
-	p := &Part{Number: n, Start: start, End: end, Checksum: "md5:" + hex.EncodeToString(h.Sum(nil)), Created: t, Updated: t}
+	p := &Part{Number: n, Start: start, End: end, Checksum: "md5:" + hex.EncodeToString(body.md5.Sum(nil)), Created: t, Updated: t}
 	err = s.c.do(func(tx metadata.Tx, c *txCtx) error {
 		m, _, err := getUpload(tx, uploadID)
 		if err != nil {
@@ -175,6 +179,9 @@ func (s *Store) uploadPart(ctx context.Context, uploadID string, n int, r io.Rea
 	})
 	if err != nil {
 		return nil, wrapErr(err)
+	}
+	if rh != nil {
+		rh.recorded(n)
 	}
 	return p, nil
 }
@@ -280,7 +287,14 @@ func (s *Store) completeMultipart(ctx context.Context, uploadID string) (*Object
 	if err != nil {
 		return nil, wrapErr(mapBlobErr(err))
 	}
-	md5sum, b3sum, err := hashReaderAt(r, m.Size)
+	md5sum, b3sum, ok, err := "", "", false, error(nil)
+	if rh := s.hashes.take(uploadID); rh != nil {
+		// Most of the blob was hashed while the parts arrived.
+		md5sum, b3sum, ok, err = rh.finish(r)
+	}
+	if !ok && err == nil {
+		md5sum, b3sum, err = hashReaderAt(r, m.Size)
+	}
 	r.Close()
 	if err != nil {
 		return nil, wrapErr(mapBlobErr(err))
@@ -361,6 +375,9 @@ func (s *Store) AbortMultipart(ctx context.Context, uploadID string) error {
 // reservation and frees its blob; a completed one (only with !mustBeOpen)
 // just loses its records, its file belonging to the version it made.
 func (s *Store) dropMultipart(ctx context.Context, uploadID string, mustBeOpen bool) error {
+	if rh := s.hashes.take(uploadID); rh != nil {
+		rh.drop()
+	}
 	return s.c.do(func(tx metadata.Tx, c *txCtx) error {
 		m, err := metadata.GetMultipart(tx, uploadID)
 		if metadata.IsNotFound(err) {

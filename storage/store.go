@@ -73,6 +73,7 @@ type Store struct {
 	pending map[string]int // blob ids written but not yet recorded (GC must spare them)
 
 	uploads uploadLocks
+	hashes  uploadHashes // of open uploads, computed while parts arrive (multipart_hash.go)
 
 	closeOnce sync.Once
 	closeErr  error
