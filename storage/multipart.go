@@ -157,7 +157,7 @@ func (s *Store) uploadPart(ctx context.Context, uploadID string, n int, r io.Rea
 		rh.writing(n)
 	}
 	lr := &limitedReader{r: r, limit: size, err: fmt.Errorf("%w: part body longer than %d bytes", ErrInvalid, size), ctx: ctx}
-	body := &partBody{r: lr, md5: md5.New()}
+	body := &partBody{r: lr, md5: md5.New(), left: size}
 	written, err := be.WriteAt(ctx, m.FileID, start, body)
 	if err == nil && written < size {
 		err = fmt.Errorf("%w: got %d of %d bytes", ErrShortBody, written, size)

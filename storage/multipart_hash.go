@@ -169,12 +169,17 @@ func (rh *runningHash) drop() {
 // blocks and their MD5 is computed on another core, overlapping the
 // network reads and the writes.
 type partBody struct {
-	r   io.Reader
-	md5 hash.Hash
+	r    io.Reader
+	md5  hash.Hash
+	left int64 // bytes of the part not yet passed on: never write past it
 }
 
 func (p *partBody) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
+	if int64(n) > p.left {
+		n = int(p.left)
+	}
+	p.left -= int64(n)
 	p.md5.Write(b[:n])
 	return n, err
 }
@@ -199,6 +204,10 @@ func (p *partBody) WriteTo(w io.Writer) (int64, error) {
 	for {
 		b := <-free
 		n, rerr := io.ReadFull(p.r, b)
+		if int64(n) > p.left {
+			n = int(p.left)
+		}
+		p.left -= int64(n)
 		if n > 0 {
 			if _, werr := w.Write(b[:n]); werr != nil {
 				err = werr

@@ -23,6 +23,11 @@ type passState struct {
 	byHash  map[string][]string // hash -> missing rels
 	local   map[string]*localEntry
 	once    bool
+	// bigSizes holds the sizes of every tracked multipart-sized file in a
+	// full pass (nil otherwise): a changed file of another size cannot be
+	// an unchanged save, a rename or a copy of one, so its hash may be
+	// computed while it uploads instead of before.
+	bigSizes map[int64]bool
 
 	added, removed         atomic.Int64 // records created and deleted
 	filesTotal, bytesTotal atomic.Int64
@@ -85,6 +90,14 @@ func (f *folder) pass(ctx context.Context, rels map[string]time.Time, once bool)
 		delete(f.held, rel)
 	}
 	f.mu.Unlock()
+	if full {
+		ps.bigSizes = map[int64]bool{}
+		for _, rec := range scope {
+			if f.e.up.multipartFor(rec.Stat.Size) {
+				ps.bigSizes[rec.Stat.Size] = true
+			}
+		}
+	}
 	untracked := 0
 	for rel, rec := range scope {
 		if local[rel] != nil {
@@ -352,6 +365,10 @@ func (f *folder) syncFile(ctx context.Context, ps *passState, le *localEntry, fi
 			return
 		}
 		hash = hashBytes(data)
+	case ps.bigSizes != nil && !ps.bigSizes[le.st.Size]:
+		// No tracked file it could equal: hash while uploading.
+		f.upload(ctx, ps, le, key, "", nil, attrs)
+		return
 	default:
 		var err error
 		if hash, err = hashFile(f.abs(rel), le.st); err != nil {
@@ -406,6 +423,9 @@ func (f *folder) upload(ctx context.Context, ps *passState, le *localEntry, key,
 	req := upReq{fid: f.fid, rel: le.rel, bucket: f.cfg.Bucket, key: key, path: f.abs(le.rel), stat: le.st,
 		hash: hash, data: data, ifMatch: ifMatchOf(le.rec), attrs: attrs,
 		progress: func(n int64) { ps.bytesDone.Add(n) }}
+	if hash == "" && data == nil {
+		req.lateHash = &hash
+	}
 	v, err := f.e.up.upload(ctx, req)
 	conflict := false
 	var theirs string
@@ -416,6 +436,7 @@ func (f *folder) upload(ctx context.Context, ps *passState, le *localEntry, key,
 		if hv, serr := f.e.store.Stat(ctx, f.cfg.Bucket, key, ""); serr == nil {
 			theirs = hv.VersionID
 		}
+		req.hash = hash // known by now, when it was computed late
 		if f.e.opts.ConflictCopy {
 			req.key = conflictKey(key, time.Now(), f.e.opts.Hostname)
 			req.ifMatch = "null"

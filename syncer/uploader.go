@@ -43,9 +43,12 @@ type upReq struct {
 	path        string
 	stat        statTuple
 	hash        string
-	data        []byte // snapshot of a small file; nil = read from path
-	ifMatch     string
-	attrs       map[string]string
+	// lateHash, with hash "", asks multipart to hash the file while its
+	// parts are sent and to store the hash here.
+	lateHash *string
+	data     []byte // snapshot of a small file; nil = read from path
+	ifMatch  string
+	attrs    map[string]string
 	// progress is called with acknowledged payload bytes.
 	progress func(n int64)
 }
@@ -170,7 +173,8 @@ func (u *uploader) log(msg string, args ...any) {
 // the version if the upload already completed, the parts the server holds,
 // or s == nil when the session must start over.
 func (u *uploader) resumeSession(ctx context.Context, r upReq, s *session) (*session, map[int]bool, *storage.ObjectVersion, error) {
-	if s.Key != r.key || s.Bucket != r.bucket || s.Hash != r.hash || !stableStat(s.Stat, r.stat) {
+	// A session journaled before its hash was known stands on the stat.
+	if s.Key != r.key || s.Bucket != r.bucket || (s.Hash != "" && s.Hash != r.hash) || !stableStat(s.Stat, r.stat) {
 		u.abort(ctx, s)
 		return nil, nil, nil, u.j.delSession(r.fid, r.rel)
 	}
@@ -216,10 +220,55 @@ func (u *uploader) resumeSession(ctx context.Context, r upReq, s *session) (*ses
 	return s, done, nil, nil
 }
 
+// lateHashing starts hashing r's file beside the upload, or hashes it now
+// when the hash is needed before a byte is sent: to resume a session or to
+// recognise our own content in the head.
+func (u *uploader) lateHashing(ctx context.Context, r *upReq, s *session) (<-chan hashResult, error) {
+	if r.hash != "" || r.lateHash == nil {
+		return nil, nil
+	}
+	need := s != nil
+	if !need && r.ifMatch != "" {
+		hv, err := u.store.Stat(ctx, r.bucket, r.key, "")
+		need = err == nil && hv.File != nil && hv.File.Size == r.stat.Size
+	}
+	if need {
+		h, err := hashFile(r.path, r.stat)
+		if err != nil {
+			return nil, err
+		}
+		r.hash, *r.lateHash = h, h
+		return nil, nil
+	}
+	c := make(chan hashResult, 1)
+	go func() {
+		h, err := hashFile(r.path, r.stat)
+		c <- hashResult{h, err}
+	}()
+	return c, nil
+}
+
+type hashResult struct {
+	hash string
+	err  error
+}
+
 func (u *uploader) multipart(ctx context.Context, r upReq) (*storage.ObjectVersion, error) {
 	s, err := u.j.getSession(r.fid, r.rel)
 	if err != nil {
 		return nil, err
+	}
+	hashc, err := u.lateHashing(ctx, &r, s)
+	if err != nil {
+		return nil, err
+	}
+	if hashc != nil {
+		// Never leave the hashing goroutine behind on an early return.
+		defer func() {
+			if hashc != nil {
+				<-hashc
+			}
+		}()
 	}
 	var done map[int]bool
 	if s != nil {
@@ -238,7 +287,7 @@ func (u *uploader) multipart(ctx context.Context, r upReq) (*storage.ObjectVersi
 		if r.ifMatch != "" {
 			hv, err := u.store.Stat(ctx, r.bucket, r.key, "")
 			switch {
-			case err == nil && hv.File != nil && hv.File.BLAKE3 == r.hash && hv.File.Size == r.stat.Size:
+			case err == nil && hv.File != nil && r.hash != "" && hv.File.BLAKE3 == r.hash && hv.File.Size == r.stat.Size:
 				u.cnt.Adopted.Add(1)
 				return hv, nil
 			case err == nil && hv.VersionID != r.ifMatch:
@@ -270,6 +319,23 @@ func (u *uploader) multipart(ctx context.Context, r upReq) (*storage.ObjectVersi
 			return nil, err
 		}
 		u.hook("init")
+		if hashc != nil {
+			// Journal the hash once known, so a resume after a crash keeps
+			// the parts already sent.
+			in, out := hashc, make(chan hashResult, 1)
+			hashc = out
+			sc := *s
+			go func() {
+				h := <-in
+				if h.err == nil {
+					sc.Hash = h.hash
+					if err := u.j.putSession(r.fid, r.rel, &sc); err != nil {
+						h.err = err
+					}
+				}
+				out <- h
+			}()
+		}
 	}
 
 	f, err := os.Open(r.path)
@@ -332,6 +398,19 @@ func (u *uploader) multipart(ctx context.Context, r upReq) (*storage.ObjectVersi
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if hashc != nil {
+		h := <-hashc
+		hashc = nil
+		if h.err != nil {
+			if errors.Is(h.err, ErrChanged) {
+				u.abort(ctx, s)
+				_ = u.j.delSession(r.fid, r.rel)
+			}
+			return nil, h.err
+		}
+		r.hash, *r.lateHash = h.hash, h.hash
+		s.Hash = h.hash
 	}
 	// The last chance to refuse a torn version: nothing moved since hashing.
 	if changed() {
