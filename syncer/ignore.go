@@ -31,7 +31,14 @@ type Ignorer struct {
 }
 
 type ignoreRule struct {
-	re      *regexp.Regexp
+	re *regexp.Regexp
+	// glob, when set, is a path.Match pattern for the base name that
+	// decides alone: most rules are unanchored names ("*.tmp"), and a
+	// regexp run over the whole path for each of them costs more than
+	// the stat of the file in a no-op rescan.
+	glob    string
+	pre     string // literal head and tail of glob: cheap refusals
+	suf     string
 	negate  bool
 	dirOnly bool
 }
@@ -101,7 +108,26 @@ func (ig *Ignorer) add(line string) {
 		return
 	}
 	r.re = re
+	if !ci && !anchored {
+		r.glob = baseGlob(strings.TrimPrefix(line, "**/"))
+		if i := strings.IndexAny(r.glob, "*?["); i >= 0 {
+			r.pre, r.suf = r.glob[:i], r.glob[strings.LastIndexAny(r.glob, "*?]")+1:]
+		}
+	}
 	ig.rules = append(ig.rules, r)
+}
+
+// baseGlob returns g as a path.Match pattern for base names, or "" when g
+// uses what path.Match does not mean the same way ("**", "{a,b}", escapes).
+func baseGlob(g string) string {
+	if g == "" || strings.ContainsAny(g, `/{}\`) || strings.Contains(g, "**") {
+		return ""
+	}
+	g = strings.ReplaceAll(g, "[!", "[^")
+	if _, err := path.Match(g, ""); err != nil {
+		return ""
+	}
+	return g
 }
 
 func globToRegexp(g string) string {
@@ -174,11 +200,20 @@ func (ig *Ignorer) matchOne(rel string, isDir bool) bool {
 		return false
 	}
 	ignored := false
+	base := rel[strings.LastIndexByte(rel, '/')+1:]
 	for _, r := range ig.rules {
-		if r.dirOnly && !isDir {
-			continue
+		if r.dirOnly && !isDir || ignored != r.negate {
+			continue // cannot change the outcome
 		}
-		if r.re.MatchString(rel) {
+		var m bool
+		if r.glob != "" {
+			if len(base) >= len(r.pre)+len(r.suf) && strings.HasPrefix(base, r.pre) && strings.HasSuffix(base, r.suf) {
+				m, _ = path.Match(r.glob, base)
+			}
+		} else {
+			m = r.re.MatchString(rel)
+		}
+		if m {
 			ignored = !r.negate
 		}
 	}
