@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/bucketfs/bucketfs/storage"
 	"github.com/urfave/cli/v2"
@@ -72,4 +74,23 @@ func withStore(c *cli.Context, fn func(st storage.ObjectStore) error) (err error
 		}
 	}()
 	return fn(st)
+}
+
+// closeTimeout bounds closing the store at the end of a long-running
+// command. Badger retries a failing memtable flush forever (a vanished data
+// directory, a dead disk), and a server that ignores SIGTERM is worse than
+// one that exits with an error: everything acknowledged is already in the
+// index's log, which the next open replays.
+const closeTimeout = time.Minute
+
+// closeStoreBounded closes st, giving up after closeTimeout with an error.
+func closeStoreBounded(st io.Closer) error {
+	done := make(chan error, 1)
+	go func() { done <- st.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(closeTimeout):
+		return fmt.Errorf("the store did not close within %v (is the data directory still there?); acknowledged writes are kept in its log", closeTimeout)
+	}
 }

@@ -55,7 +55,7 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	defer func() {
-		if cerr := st.Close(); cerr != nil {
+		if cerr := closeStoreBounded(st); cerr != nil {
 			log.Error("close store", "err", cerr)
 		}
 	}()
