@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -129,8 +128,8 @@ func (l *lister) scan(start []byte) ([]byte, error) {
 			return true, nil
 		}
 		var r VersionRecord
-		if err := json.Unmarshal(val, &r); err != nil {
-			return false, fmt.Errorf("%w: %q: %v", ErrCorrupt, k, err)
+		if err := unmarshalRecord(k, val, &r); err != nil {
+			return false, err
 		}
 		switch l.mode {
 		case modeHeads:

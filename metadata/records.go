@@ -35,19 +35,27 @@ type MultipartRecord struct {
 	Attrs    map[string]string `json:"attrs,omitempty"`
 }
 
+// getJSON reads a record: binary for the hot types (records_codec.go),
+// JSON for the others and for hot records written before the binary form.
 func getJSON(tx Tx, key []byte, v any) error {
 	b, err := tx.Get(key)
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	return unmarshalRecord(key, b, v)
+}
+
+// unmarshalRecord decodes a stored record found under key.
+func unmarshalRecord(key, b []byte, v any) error {
+	if err := decodeRecord(b, v); err != nil {
 		return fmt.Errorf("%w: %q: %v", ErrCorrupt, key, err)
 	}
 	return nil
 }
 
+// setJSON writes a record in its stored form (see getJSON).
 func setJSON(tx Tx, key []byte, v any) error {
-	b, err := json.Marshal(v)
+	b, err := encodeRecord(v)
 	if err != nil {
 		return err
 	}
@@ -122,8 +130,8 @@ func ListBuckets(tx Tx) ([]*Bucket, error) {
 	var out []*Bucket
 	err := tx.Iterate([]byte(pBucket), nil, false, func(k, v []byte) (bool, error) {
 		var b Bucket
-		if err := json.Unmarshal(v, &b); err != nil {
-			return false, fmt.Errorf("%w: %q: %v", ErrCorrupt, k, err)
+		if err := unmarshalRecord(k, v, &b); err != nil {
+			return false, err
 		}
 		out = append(out, &b)
 		return true, nil
@@ -234,8 +242,8 @@ func FileVersions(tx Tx, fileID string) ([]string, error) {
 func ListFiles(tx Tx, fn func(f *FileRecord) (bool, error)) error {
 	return tx.Iterate([]byte(pFile), nil, false, func(k, v []byte) (bool, error) {
 		var f FileRecord
-		if err := json.Unmarshal(v, &f); err != nil {
-			return false, fmt.Errorf("%w: %q: %v", ErrCorrupt, k, err)
+		if err := unmarshalRecord(k, v, &f); err != nil {
+			return false, err
 		}
 		return fn(&f)
 	})

@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 )
 
@@ -114,8 +113,8 @@ func RemoveVersion(tx Tx, v *VersionRecord) (*VersionRecord, error) {
 	var next *VersionRecord
 	err = tx.Iterate(VersionsPrefix(v.BucketID, v.Key), nil, false, func(k, val []byte) (bool, error) {
 		var r VersionRecord
-		if err := json.Unmarshal(val, &r); err != nil {
-			return false, fmt.Errorf("%w: %q: %v", ErrCorrupt, k, err)
+		if err := unmarshalRecord(k, val, &r); err != nil {
+			return false, err
 		}
 		next = &r
 		return false, nil
@@ -141,8 +140,8 @@ func Versions(tx Tx, bucketID, key string) ([]*VersionRecord, error) {
 	var out []*VersionRecord
 	err := tx.Iterate(VersionsPrefix(bucketID, key), nil, false, func(k, val []byte) (bool, error) {
 		var r VersionRecord
-		if err := json.Unmarshal(val, &r); err != nil {
-			return false, fmt.Errorf("%w: %q: %v", ErrCorrupt, k, err)
+		if err := unmarshalRecord(k, val, &r); err != nil {
+			return false, err
 		}
 		out = append(out, &r)
 		return true, nil
@@ -155,8 +154,8 @@ func Versions(tx Tx, bucketID, key string) ([]*VersionRecord, error) {
 func BucketVersions(tx Tx, bucketID, prefix string, fn func(v *VersionRecord) (bool, error)) error {
 	return tx.Iterate(cat(pVersion, bucketID, "/", prefix), nil, false, func(k, val []byte) (bool, error) {
 		var r VersionRecord
-		if err := json.Unmarshal(val, &r); err != nil {
-			return false, fmt.Errorf("%w: %q: %v", ErrCorrupt, k, err)
+		if err := unmarshalRecord(k, val, &r); err != nil {
+			return false, err
 		}
 		return fn(&r)
 	})
@@ -167,8 +166,8 @@ func BucketVersions(tx Tx, bucketID, prefix string, fn func(v *VersionRecord) (b
 func LiveHeads(tx Tx, bucketID, prefix string, fn func(v *VersionRecord) (bool, error)) error {
 	return tx.Iterate(cat(pLive, bucketID, "/", prefix), nil, false, func(k, val []byte) (bool, error) {
 		var r VersionRecord
-		if err := json.Unmarshal(val, &r); err != nil {
-			return false, fmt.Errorf("%w: %q: %v", ErrCorrupt, k, err)
+		if err := unmarshalRecord(k, val, &r); err != nil {
+			return false, err
 		}
 		return fn(&r)
 	})

@@ -64,26 +64,29 @@ func (s *Server) download(rq *srvReq, seg, key, vid string) error {
 	if !f.Readable && f.ID != "" && f.Writable {
 		return apiErr(http.StatusServiceUnavailable, "File storage is offline.")
 	}
+	// Headers go straight into the map under their canonical names, and
+	// constant values are shared slices: Header.Set would canonicalize and
+	// allocate each one on every download. Date is left to net/http.
 	h := rq.w.Header()
 	etag := ""
 	if f.MD5 != "" {
 		etag = `"` + f.MD5 + `"`
-		h.Set("ETag", etag)
+		h["Etag"] = []string{etag}
 		if hexsum, ok := strings.CutPrefix(f.MD5, "md5:"); ok {
-			h.Set("Content-MD5", hexsum)
+			h["Content-Md5"] = []string{hexsum}
 		}
 	}
-	h.Set("X-Bucketfs-Version-Id", v.VersionID)
+	h["X-Bucketfs-Version-Id"] = []string{v.VersionID}
 	if f.BLAKE3 != "" {
-		h.Set("X-Bucketfs-Blake3", f.BLAKE3)
+		h["X-Bucketfs-Blake3"] = []string{f.BLAKE3}
 	}
 	lastMod := v.Created.UTC().Truncate(time.Second)
-	h.Set("Last-Modified", lastMod.Format(http.TimeFormat))
-	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	h.Set("Cache-Control", "no-cache")
-	setSecurityHeaders(h)
+	h["Last-Modified"] = []string{lastMod.Format(http.TimeFormat)}
+	for _, kv := range downloadHeaders {
+		h[kv.k] = kv.v
+	}
 	if s.opts.AllowRanges {
-		h.Set("Accept-Ranges", "bytes")
+		h["Accept-Ranges"] = hvBytes
 	}
 	served := sanitizeMimetype(mimetypeOf(v), key)
 	ctype := served
@@ -94,7 +97,7 @@ func (s *Server) download(rq *srvReq, seg, key, vid string) error {
 	if rq.q.Has("download") || served == "application/octet-stream" {
 		disp = "attachment"
 	}
-	h.Set("Content-Disposition", contentDisposition(disp, key))
+	h["Content-Disposition"] = []string{contentDisposition(disp, key)}
 
 	switch conditional(rq.r, etag, lastMod) {
 	case http.StatusPreconditionFailed:
@@ -116,11 +119,15 @@ func (s *Server) download(rq *srvReq, seg, key, vid string) error {
 		off, length, status = start, end-start+1, http.StatusPartialContent
 		h.Set("Content-Range", "bytes "+itoa(start)+"-"+itoa(end)+"/"+itoa(size))
 	}
-	h.Set("Content-Type", ctype)
-	h.Set("Content-Length", itoa(length))
+	h["Content-Type"] = []string{ctype}
+	h["Content-Length"] = []string{itoa(length)}
 	if rq.r.Method == http.MethodHead {
 		rq.w.WriteHeader(status)
 		return nil
+	}
+	full := off == 0 && length == size
+	if length <= smallCopy {
+		return s.sendSmall(rq, rc, status, off, length, full)
 	}
 	src, closeSrc, err := s.openContent(rq, v, rc, off, length)
 	if err != nil {
@@ -129,10 +136,50 @@ func (s *Server) download(rq *srvReq, seg, key, vid string) error {
 	defer closeSrc()
 	rq.w.WriteHeader(status)
 	iw := &idleWriter{w: rq.w, rc: http.NewResponseController(rq.w), idle: s.opts.WriteIdleTimeout}
-	if n, err := iw.copyOut(src, length); err != nil || n < length {
+	n, err := iw.copyOut(src, length)
+	if err == nil && n == length && full && src == io.Reader(rc) {
+		// The store checks the content hash when its stream reaches the
+		// end; the copy stopped at the length, so ask for that end.
+		_, err = rc.Read(nil)
+		if err == io.EOF {
+			err = nil
+		}
+	}
+	if err != nil || n < length {
 		// Headers are gone; abort the connection so the client sees a
 		// truncated body rather than a short "complete" one.
 		s.log.Warn("download interrupted", "bucket", b.ID, "key", key, "sent", n, "of", length, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	return nil
+}
+
+// sendSmall answers a body of at most smallCopy bytes from a pooled
+// buffer. The whole body is read, and a full one verified by the store,
+// before the status leaves, so damaged content is a 500 (kind "checksum")
+// rather than a cut connection; headers and body then leave in one write.
+func (s *Server) sendSmall(rq *srvReq, rc io.Reader, status int, off, length int64, full bool) error {
+	bp := smallBufs.Get().(*[]byte)
+	defer smallBufs.Put(bp)
+	if off > 0 {
+		if _, err := io.CopyN(io.Discard, rc, off); err != nil {
+			return err
+		}
+	}
+	body := (*bp)[:length]
+	if _, err := io.ReadFull(rc, body); err != nil {
+		return err
+	}
+	if full {
+		if _, err := rc.Read(nil); err != nil && err != io.EOF {
+			return err
+		}
+	}
+	iw := idleWriter{w: rq.w, rc: http.NewResponseController(rq.w), idle: s.opts.WriteIdleTimeout}
+	iw.touch()
+	rq.w.WriteHeader(status)
+	if n, err := rq.w.Write(body); err != nil {
+		s.log.Warn("download interrupted", "key", rq.r.URL.Path, "sent", n, "of", length, "err", err)
 		panic(http.ErrAbortHandler)
 	}
 	return nil
@@ -158,10 +205,11 @@ func (s *Server) openContent(rq *srvReq, v *storage.ObjectVersion, rc io.Reader,
 	ctx := rq.r.Context()
 	noop := func() {}
 	if length < zeroCopyMin {
-		if off > 0 {
-			if _, err := io.CopyN(io.Discard, rc, off); err != nil {
-				return nil, nil, err
-			}
+		if off == 0 {
+			return rc, noop, nil // copyOut stops at length
+		}
+		if _, err := io.CopyN(io.Discard, rc, off); err != nil {
+			return nil, nil, err
 		}
 		return io.LimitReader(rc, length), noop, nil
 	}
@@ -187,14 +235,23 @@ func (s *Server) openContent(rq *srvReq, v *storage.ObjectVersion, rc io.Reader,
 	return r2, func() { r2.Close() }, nil
 }
 
-func setSecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", "default-src 'none';")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Download-Options", "noopen")
-	h.Set("X-Permitted-Cross-Domain-Policies", "none")
-	h.Set("X-Frame-Options", "deny")
-	h.Set("X-XSS-Protection", "1; mode=block")
+// downloadHeaders are the constant headers of every download: no caching
+// without revalidation, and the security headers of spec E7. Their value
+// slices are shared (len == cap, so an Add elsewhere copies, never writes).
+var downloadHeaders = []struct {
+	k string
+	v []string
+}{
+	{"Cache-Control", []string{"no-cache"}},
+	{"Content-Security-Policy", []string{"default-src 'none';"}},
+	{"X-Content-Type-Options", []string{"nosniff"}},
+	{"X-Download-Options", []string{"noopen"}},
+	{"X-Permitted-Cross-Domain-Policies", []string{"none"}},
+	{"X-Frame-Options", []string{"deny"}},
+	{"X-Xss-Protection", []string{"1; mode=block"}},
 }
+
+var hvBytes = []string{"bytes"}
 
 // etagList splits an If-Match/If-None-Match value into entity tags.
 func etagList(v string) []string {

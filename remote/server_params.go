@@ -233,19 +233,6 @@ func (iw *idleWriter) Write(p []byte) (int, error) {
 // syscall.Conn, like *os.File) is sent with sendfile(2).
 func (iw *idleWriter) copyOut(src io.Reader, n int64) (int64, error) {
 	const slice = 8 << 20
-	if n <= smallCopy {
-		// One buffered write: headers and body leave in one segment,
-		// where ReadFrom would flush the first 512 bytes separately.
-		iw.touch()
-		bp := smallBufs.Get().(*[]byte)
-		defer smallBufs.Put(bp)
-		k, err := io.ReadFull(src, (*bp)[:n])
-		if err != nil {
-			return int64(k), err
-		}
-		k, err = iw.w.Write((*bp)[:n])
-		return int64(k), err
-	}
 	var total int64
 	for total < n {
 		iw.touch()

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 
@@ -17,16 +18,23 @@ import (
 // blob was damaged; a blob of the wrong size fails at once.
 func (s *Store) Get(ctx context.Context, bucket, key, versionID string, offset, length int64) (io.ReadCloser, *ObjectVersion, error) {
 	wrapErr := func(err error) error { return fmt.Errorf("get %s/%s: %w", bucket, key, err) }
+	// One snapshot answers everything: bucket, version, file record and an
+	// inline file's bytes (a small download is one read transaction).
 	var (
-		v *metadata.VersionRecord
-		b *Bucket
+		v    *metadata.VersionRecord
+		b    *Bucket
+		rec  *metadata.FileRecord
+		data []byte
 	)
 	err := s.view(func(tx metadata.Tx) error {
 		var err error
 		if b, err = resolveBucket(tx, bucket); err != nil {
 			return err
 		}
-		v, err = findVersion(tx, b, key, versionID)
+		if v, err = findVersion(tx, b, key, versionID); err != nil || v.File == nil {
+			return err
+		}
+		rec, data, err = readFile(tx, v.File.ID)
 		return err
 	})
 	if err != nil {
@@ -42,9 +50,13 @@ func (s *Store) Get(ctx context.Context, bucket, key, versionID string, offset, 
 	if length < 0 || offset+length > size {
 		length = size - offset
 	}
-	r, err := s.openFile(ctx, v.File)
-	if err != nil {
-		return nil, nil, wrapErr(err)
+	var r blob.Reader
+	if !rec.Inline {
+		if r, err = s.openRecord(ctx, rec, data); err != nil {
+			return nil, nil, wrapErr(err)
+		}
+	} else if int64(len(data)) != rec.Size || rec.Size != size {
+		return nil, nil, wrapErr(fmt.Errorf("file %s: %w: inline data has %d bytes, recorded %d", rec.ID, ErrChecksum, len(data), rec.Size))
 	}
 	if s.opts.DownloadEvents {
 		o := origin(ctx)
@@ -54,8 +66,16 @@ func (s *Store) Get(ctx context.Context, bucket, key, versionID string, offset, 
 			s.log.Warn("download event", "bucket", b.ID, "key", key, "err", err)
 		}
 	}
+	full := offset == 0 && length == size
+	if rec.Inline {
+		is := &inlineStream{data: data[offset : offset+length]}
+		if full {
+			is.want = v.File.BLAKE3
+		}
+		return is, &v.ObjectVersion, nil
+	}
 	rc := &blobStream{r: r, sr: io.NewSectionReader(r, offset, length)}
-	if offset == 0 && length == size {
+	if full {
 		rc.verify, rc.want = blake3.New(), v.File.BLAKE3
 	}
 	return rc, &v.ObjectVersion, nil
@@ -69,18 +89,28 @@ func (s *Store) openFile(ctx context.Context, f *FileInstance) (blob.Reader, err
 	)
 	if err := s.view(func(tx metadata.Tx) error {
 		var err error
-		if rec, err = metadata.GetFile(tx, f.ID); err != nil || !rec.Inline {
-			return err
-		}
-		data, err = metadata.GetFileData(tx, f.ID)
+		rec, data, err = readFile(tx, f.ID)
 		return err
 	}); err != nil {
-		if metadata.IsNotFound(err) {
-			return nil, fmt.Errorf("file %s: %w", f.ID, ErrNotFound)
-		}
 		return nil, err
 	}
 	return s.openRecord(ctx, rec, data)
+}
+
+// readFile reads a file record and, for an inline file, its bytes.
+func readFile(tx metadata.Tx, id string) (*metadata.FileRecord, []byte, error) {
+	rec, err := metadata.GetFile(tx, id)
+	if err == nil && rec.Inline {
+		var data []byte
+		data, err = metadata.GetFileData(tx, id)
+		if err == nil {
+			return rec, data, nil
+		}
+	}
+	if metadata.IsNotFound(err) {
+		return nil, nil, fmt.Errorf("file %s: %w", id, ErrNotFound)
+	}
+	return rec, nil, err
 }
 
 // openRecord opens the content of a file record (data: an inline file's bytes).
@@ -131,10 +161,10 @@ func (b *blobStream) Read(p []byte) (int, error) {
 	if b.verify != nil {
 		b.verify.Write(p[:n])
 		if err == io.EOF {
-			got := fmt.Sprintf("blake3:%x", b.verify.Sum(nil))
+			sum := b.verify.Sum(nil)
 			b.verify = nil
-			if got != b.want {
-				return n, fmt.Errorf("%w: content hashes to %s, recorded %s", ErrChecksum, got, b.want)
+			if !sumIs(sum, b.want) {
+				return n, fmt.Errorf("%w: content hashes to blake3:%x, recorded %s", ErrChecksum, sum, b.want)
 			}
 		}
 	}
@@ -142,6 +172,63 @@ func (b *blobStream) Read(p []byte) (int, error) {
 }
 
 func (b *blobStream) Close() error { return b.r.Close() }
+
+// sumIs reports whether want is "blake3:" and the hex of sum.
+func sumIs(sum []byte, want string) bool {
+	var buf [7 + 2*32]byte
+	if len(sum) != 32 {
+		return false
+	}
+	copy(buf[:], "blake3:")
+	hex.Encode(buf[7:], sum)
+	return string(buf[:]) == want
+}
+
+// inlineStream is the content of an inline file, read with its version.
+// A full read hashes the bytes in one call (no streaming hasher) when it
+// reaches the end, and reports a mismatch there instead of io.EOF, as a
+// blob stream does; a HEAD that reads nothing hashes nothing.
+type inlineStream struct {
+	data []byte
+	off  int
+	want string // "" = no check (a range, or already checked)
+}
+
+func (s *inlineStream) verify() error {
+	if s.want == "" {
+		return nil
+	}
+	want := s.want
+	s.want = ""
+	if sum := blake3.Sum256(s.data); !sumIs(sum[:], want) {
+		return fmt.Errorf("%w: content hashes to blake3:%x, recorded %s", ErrChecksum, sum, want)
+	}
+	return nil
+}
+
+func (s *inlineStream) Read(p []byte) (int, error) {
+	if s.off >= len(s.data) {
+		if err := s.verify(); err != nil {
+			return 0, err
+		}
+		return 0, io.EOF
+	}
+	n := copy(p, s.data[s.off:])
+	s.off += n
+	return n, nil
+}
+
+// WriteTo hands the bytes over in one write (io.Copy uses it).
+func (s *inlineStream) WriteTo(w io.Writer) (int64, error) {
+	if err := s.verify(); err != nil {
+		return 0, err
+	}
+	n, err := w.Write(s.data[s.off:])
+	s.off += n
+	return int64(n), err
+}
+
+func (s *inlineStream) Close() error { return nil }
 
 type inlineReader struct{ *bytes.Reader }
 
