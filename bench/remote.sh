@@ -7,7 +7,8 @@
 #
 # Medians of RUNS runs; ratios = bucketfs / peer. Needs curl, wrk, nginx-light +
 # libnginx-mod-http-dav-ext (apt-get install wrk nginx-light). Usage:
-#   bench/remote.sh [WORKDIR]        (env: RUNS=3 SIZE_MB=1024 DURATION=10s CONNS=64)
+#   bench/remote.sh [WORKDIR]        (env: RUNS=3 SIZE_MB=1024 DURATION=10s CONNS=64;
+#                                     SIZE_MB=0 runs only the 4 KiB request rates)
 # Note: bucketfs acknowledges a PUT only after fsync of blob and metadata
 # (durable); nginx's WebDAV PUT does not fsync.
 set -euo pipefail
@@ -17,9 +18,22 @@ SIZE_MB=${SIZE_MB:-1024}
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 W=${1:-$(mktemp -d /tmp/bfs-bench.XXXXXX)}
+OWNW=${1:+no}
 mkdir -p "$W"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# stop ends a process we started: TERM, then KILL if it is still there after
+# 10 s, and reaps it, so nothing outlives the run (and the bench lock).
+stop() {
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+cleanup() {
+  for p in "${PIDS[@]}"; do stop "$p"; done
+  # Data is removed only once every process using it is gone.
+  if [ -z "$OWNW" ]; then rm -rf "$W"; else rm -rf "$W/data" "$W/nginx/root"; fi
+}
 trap cleanup EXIT
 
 now() { date +%s.%N; }
@@ -41,28 +55,31 @@ AUTH="Authorization: Bearer $TOKEN"
 BUCKET=$(curl -sf -X POST -H "$AUTH" "http://127.0.0.1:$BP/api/files" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 BURL="http://127.0.0.1:$BP/api/files/$BUCKET"
 
-echo "== ${SIZE_MB} MiB file"
-dd if=/dev/urandom of="$W/big" bs=1M count="$SIZE_MB" status=none
-
-rate() { awk -v mb="$SIZE_MB" -v s="$1" 'BEGIN {printf "%.0f", mb/s}'; }
 declare -a DD PUT CAT GET
-for i in $(seq "$RUNS"); do
-  t0=$(now); dd if=/dev/zero of="$W/ddout" bs=1M count="$SIZE_MB" conv=fdatasync status=none; t1=$(now)
-  DD+=($(rate "$(echo "$t1 - $t0" | bc -l)")); rm -f "$W/ddout"
-  # Fresh content each run (so dedup does not skip the write): flip the first byte.
-  printf "\\x$(printf %02x $i)" | dd of="$W/big" bs=1 count=1 conv=notrunc status=none
-  t0=$(now); curl -sS -f -o /dev/null -T "$W/big" -H "$AUTH" "$BURL/big.bin"; t1=$(now)
-  PUT+=($(rate "$(echo "$t1 - $t0" | bc -l)"))
-  dropcache
-  t0=$(now); cat "$W/big" >/dev/null; t1=$(now)
-  CAT+=($(rate "$(echo "$t1 - $t0" | bc -l)"))
-  dropcache
-  t0=$(now); curl -sS -f -o /dev/null -H "$AUTH" "$BURL/big.bin"; t1=$(now)
-  GET+=($(rate "$(echo "$t1 - $t0" | bc -l)"))
-done
-dd_m=$(printf '%s\n' "${DD[@]}" | median); put_m=$(printf '%s\n' "${PUT[@]}" | median)
-cat_m=$(printf '%s\n' "${CAT[@]}" | median); get_m=$(printf '%s\n' "${GET[@]}" | median)
-rm -f "$W/big"
+dd_m=0 put_m=0 cat_m=0 get_m=0
+if [ "$SIZE_MB" -gt 0 ]; then
+  echo "== ${SIZE_MB} MiB file"
+  dd if=/dev/urandom of="$W/big" bs=1M count="$SIZE_MB" status=none
+
+  rate() { awk -v mb="$SIZE_MB" -v s="$1" 'BEGIN {printf "%.0f", mb/s}'; }
+  for i in $(seq "$RUNS"); do
+    t0=$(now); dd if=/dev/zero of="$W/ddout" bs=1M count="$SIZE_MB" conv=fdatasync status=none; t1=$(now)
+    DD+=($(rate "$(echo "$t1 - $t0" | bc -l)")); rm -f "$W/ddout"
+    # Fresh content each run (so dedup does not skip the write): flip the first byte.
+    printf "\\x$(printf %02x $i)" | dd of="$W/big" bs=1 count=1 conv=notrunc status=none
+    t0=$(now); curl -sS -f -o /dev/null -T "$W/big" -H "$AUTH" "$BURL/big.bin"; t1=$(now)
+    PUT+=($(rate "$(echo "$t1 - $t0" | bc -l)"))
+    dropcache
+    t0=$(now); cat "$W/big" >/dev/null; t1=$(now)
+    CAT+=($(rate "$(echo "$t1 - $t0" | bc -l)"))
+    dropcache
+    t0=$(now); curl -sS -f -o /dev/null -H "$AUTH" "$BURL/big.bin"; t1=$(now)
+    GET+=($(rate "$(echo "$t1 - $t0" | bc -l)"))
+  done
+  dd_m=$(printf '%s\n' "${DD[@]}" | median); put_m=$(printf '%s\n' "${PUT[@]}" | median)
+  cat_m=$(printf '%s\n' "${CAT[@]}" | median); get_m=$(printf '%s\n' "${GET[@]}" | median)
+  rm -f "$W/big"
+fi
 
 echo "== nginx (WebDAV PUT, static GET)"
 NP=$(port)
@@ -117,12 +134,13 @@ done
 bput=$(printf '%s\n' "${BPUT[@]}" | median); nput=$(printf '%s\n' "${NPUT[@]}" | median)
 bget=$(printf '%s\n' "${BGET[@]}" | median); nget=$(printf '%s\n' "${NGET[@]}" | median)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", 100*a/b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f%%", 100*a/b; else printf "-"}'; }
 echo
-echo "== results (median of $RUNS; $(nproc) cores; $CACHE page cache for GET/cat; all runs: PUT ${PUT[*]} dd ${DD[*]} GET ${GET[*]} cat ${CAT[*]})"
+echo "== results (median of $RUNS; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg); $CACHE page cache for GET/cat)"
+echo "   all runs: PUT ${PUT[*]:-} dd ${DD[*]:-} GET ${GET[*]:-} cat ${CAT[*]:-}"
+echo "   all runs (req/s): bucketfs PUT ${BPUT[*]} nginx PUT ${NPUT[*]} bucketfs GET ${BGET[*]} nginx GET ${NGET[*]}"
 printf '%-34s %12s %14s %8s\n' "measure" "bucketfs" "peer" "ratio"
 printf '%-34s %9s MB/s %9s MB/s %8s\n' "${SIZE_MB} MiB PUT vs dd fdatasync" "$put_m" "$dd_m" "$(ratio "$put_m" "$dd_m")"
 printf '%-34s %9s MB/s %9s MB/s %8s\n' "${SIZE_MB} MiB GET vs cat" "$get_m" "$cat_m" "$(ratio "$get_m" "$cat_m")"
 printf '%-34s %8s req/s %8s req/s %8s\n' "4 KiB PUT, $CONNS conns vs nginx DAV" "$bput" "$nput" "$(ratio "$bput" "$nput")"
 printf '%-34s %8s req/s %8s req/s %8s\n' "4 KiB GET, $CONNS conns vs nginx" "$bget" "$nget" "$(ratio "$bget" "$nget")"
-rm -rf "$W/data" "$W/nginx/root"

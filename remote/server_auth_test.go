@@ -3,8 +3,10 @@ package remote
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,4 +219,46 @@ func TestServerAuthorizeAndHandle(t *testing.T) {
 	expect(t, e.req("GET", "/functions/x", "", nil), 401)
 	expect(t, e.req("GET", "/functions/x", e.token([]string{ActionObjectRead}), nil), 403)
 	expect(t, e.admReq("GET", "/nothing-here", nil), 404)
+}
+
+// TestRevokeWhileLookingUp: lookups racing a Revoke never bring the token
+// back into the cache; once Revoke returns, the token is refused.
+func TestRevokeWhileLookingUp(t *testing.T) {
+	ts := NewTokenStore(metadata.NewMemory())
+	ctx := t.Context()
+	for range 50 {
+		secret, tok, err := ts.Create(ctx, TokenSpec{Scopes: []string{ActionObjectRead}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						_, _ = ts.Lookup(ctx, secret)
+					}
+				}
+			}()
+		}
+		if err := ts.Revoke(ctx, tok.ID); err != nil {
+			t.Fatal(err)
+		}
+		for range 20 {
+			if _, err := ts.Lookup(ctx, secret); !errors.Is(err, ErrTokenInvalid) {
+				t.Fatalf("lookup after revoke: %v, want ErrTokenInvalid", err)
+			}
+		}
+		close(stop)
+		wg.Wait()
+		if _, err := ts.Lookup(ctx, secret); !errors.Is(err, ErrTokenInvalid) {
+			t.Fatalf("lookup after revoke: %v, want ErrTokenInvalid", err)
+		}
+	}
 }

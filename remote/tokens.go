@@ -110,8 +110,11 @@ type TokenSpec struct {
 type TokenStore struct {
 	db    metadata.DB
 	mu    sync.Mutex
-	cache map[string]cachedToken // by hash
-	now   func() time.Time
+	cache map[[sha256.Size]byte]cachedToken // by hash of the secret
+	// gen counts revocations: a lookup that read the DB before a Revoke
+	// must not put what it read into the cache after that Revoke returned.
+	gen uint64
+	now func() time.Time
 }
 
 type cachedToken struct {
@@ -126,7 +129,7 @@ const tokenCacheTTL = 10 * time.Second
 
 // NewTokenStore returns a TokenStore over db.
 func NewTokenStore(db metadata.DB) *TokenStore {
-	return &TokenStore{db: db, cache: map[string]cachedToken{}, now: time.Now}
+	return &TokenStore{db: db, cache: map[[sha256.Size]byte]cachedToken{}, now: time.Now}
 }
 
 func hashToken(secret string) string {
@@ -178,11 +181,14 @@ func (ts *TokenStore) Create(ctx context.Context, spec TokenSpec) (string, *Toke
 
 // Lookup verifies a presented secret. Unknown, malformed, expired and
 // revoked tokens are all ErrTokenInvalid: the caller learns nothing more.
+// Verified tokens are cached by the hash of their secret for
+// tokenCacheTTL; a Revoke through this TokenStore takes effect at once.
 func (ts *TokenStore) Lookup(ctx context.Context, secret string) (*Token, error) {
 	now := ts.now()
-	h := hashToken(secret)
+	h := sha256.Sum256([]byte(secret))
 	ts.mu.Lock()
 	c, ok := ts.cache[h]
+	gen := ts.gen
 	ts.mu.Unlock()
 	if ok && now.Sub(c.at) < tokenCacheTTL {
 		if c.tok.Expired(now) {
@@ -198,23 +204,30 @@ func (ts *TokenStore) Lookup(ctx context.Context, secret string) (*Token, error)
 	if !ok || len(id) != 16 {
 		return nil, ErrTokenInvalid
 	}
-	t, err := ts.get(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, ErrTokenInvalid
+	for {
+		t, err := ts.get(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, ErrTokenInvalid
+		}
+		if err != nil {
+			return nil, err
+		}
+		if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(hex.EncodeToString(h[:]))) != 1 || t.Expired(now) {
+			return nil, ErrTokenInvalid
+		}
+		ts.mu.Lock()
+		if ts.gen == gen {
+			if len(ts.cache) > 10000 {
+				clear(ts.cache)
+			}
+			ts.cache[h] = cachedToken{tok: t, at: now}
+			ts.mu.Unlock()
+			return t, nil
+		}
+		// A Revoke ran meanwhile and what we read may be gone: read again.
+		gen = ts.gen
+		ts.mu.Unlock()
 	}
-	if err != nil {
-		return nil, err
-	}
-	if subtle.ConstantTimeCompare([]byte(t.Hash), []byte(h)) != 1 || t.Expired(now) {
-		return nil, ErrTokenInvalid
-	}
-	ts.mu.Lock()
-	if len(ts.cache) > 10000 {
-		clear(ts.cache)
-	}
-	ts.cache[h] = cachedToken{tok: t, at: now}
-	ts.mu.Unlock()
-	return t, nil
 }
 
 func (ts *TokenStore) get(ctx context.Context, id string) (*Token, error) {
@@ -267,7 +280,12 @@ func (ts *TokenStore) Revoke(ctx context.Context, id string) error {
 		return err
 	}
 	ts.mu.Lock()
-	delete(ts.cache, t.Hash)
+	ts.gen++
+	if h, err := hex.DecodeString(t.Hash); err == nil && len(h) == sha256.Size {
+		delete(ts.cache, [sha256.Size]byte(h))
+	} else {
+		clear(ts.cache)
+	}
 	ts.mu.Unlock()
 	return nil
 }
