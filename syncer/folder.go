@@ -53,12 +53,16 @@ type fileErr struct {
 	st statTuple
 }
 
+// localEntry is one file found by a pass. It keeps the stat tuple only
+// (not the fs.FileInfo, which would double a 100k-file pass's memory).
 type localEntry struct {
 	rel string
 	st  statTuple
-	fi  fs.FileInfo
 	rec *record
 }
+
+func (le *localEntry) mode() fs.FileMode { return fs.FileMode(le.st.Mode) }
+func (le *localEntry) mtime() time.Time  { return time.Unix(0, le.st.MtimeNs) }
 
 func newFolder(e *Engine, fc FolderConfig) (*folder, error) {
 	root, err := filepath.Abs(fc.Path)
@@ -346,7 +350,7 @@ func (f *folder) collect(rels map[string]time.Time) (local map[string]*localEntr
 			})
 		case lerr == nil:
 			if !f.ignorer().Match(rel, false) {
-				local[rel] = &localEntry{rel: rel, st: st, fi: fi}
+				local[rel] = &localEntry{rel: rel, st: st}
 			}
 		case errors.Is(lerr, fs.ErrNotExist) || errors.Is(lerr, ErrUnsupported):
 			// A vanished directory takes its records with it.
@@ -410,7 +414,7 @@ func (f *folder) walk(relDir string, local map[string]*localEntry) int {
 		if !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0 {
 			return nil // devices, sockets and fifos are not synced
 		}
-		local[rel] = &localEntry{rel: rel, st: tupleOf(fi), fi: fi}
+		local[rel] = &localEntry{rel: rel, st: tupleOf(fi)}
 		return nil
 	})
 	return errs

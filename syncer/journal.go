@@ -76,6 +76,18 @@ func getJSON(tx metadata.Tx, key []byte, v any) (bool, error) {
 	return true, json.Unmarshal(b, v)
 }
 
+// getRecord reads the record at key; ok is false when there is none.
+func getRecord(tx metadata.Tx, key []byte, r *record) (bool, error) {
+	b, err := tx.Get(key)
+	if errors.Is(err, metadata.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, decodeRecord(b, r)
+}
+
 func setJSON(tx metadata.Tx, key []byte, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -99,7 +111,7 @@ func (j *journal) get(fid, rel string) (*record, error) {
 	var r *record
 	err := j.db.View(func(tx metadata.Tx) error {
 		var rec record
-		ok, err := getJSON(tx, fKey(fid, rel), &rec)
+		ok, err := getRecord(tx, fKey(fid, rel), &rec)
 		if ok {
 			r = &rec
 		}
@@ -114,7 +126,7 @@ func (j *journal) put(fid, rel string, rec *record) error {
 		if err := j.delTx(tx, fid, rel); err != nil {
 			return err
 		}
-		if err := setJSON(tx, fKey(fid, rel), rec); err != nil {
+		if err := tx.Set(fKey(fid, rel), encodeRecord(rec)); err != nil {
 			return err
 		}
 		if rec.Stat.Ino != 0 {
@@ -136,7 +148,7 @@ func (j *journal) del(fid, rel string) error {
 
 func (j *journal) delTx(tx metadata.Tx, fid, rel string) error {
 	var old record
-	ok, err := getJSON(tx, fKey(fid, rel), &old)
+	ok, err := getRecord(tx, fKey(fid, rel), &old)
 	if err != nil || !ok {
 		return err
 	}
@@ -170,7 +182,7 @@ func (j *journal) byInode(fid string, st statTuple) (string, *record, error) {
 		}
 		rel = string(b)
 		var r record
-		ok, err := getJSON(tx, fKey(fid, rel), &r)
+		ok, err := getRecord(tx, fKey(fid, rel), &r)
 		if ok {
 			rec = &r
 		}
@@ -198,7 +210,7 @@ func (j *journal) each(fid, prefix string, fn func(rel string, rec *record) bool
 	return j.db.View(func(tx metadata.Tx) error {
 		return tx.Iterate(append(append([]byte{}, p...), prefix...), nil, false, func(k, v []byte) (bool, error) {
 			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
+			if err := decodeRecord(v, &r); err != nil {
 				return false, err
 			}
 			return fn(string(k[len(p):]), &r), nil

@@ -237,7 +237,7 @@ func (f *folder) inodeRename(le *localEntry, ps *passState, inodes map[[2]uint64
 	if le.rec != nil && le.rec.Stat.Ino == le.st.Ino && le.rec.Stat.Dev == le.st.Dev {
 		return "", nil, false // the same file, modified in place
 	}
-	if le.st.Ino == 0 || le.fi.Mode()&fs.ModeSymlink != 0 {
+	if le.st.Ino == 0 || le.mode()&fs.ModeSymlink != 0 {
 		return "", nil, false
 	}
 	var oldRel string
@@ -270,7 +270,7 @@ func (f *folder) inodeRename(le *localEntry, ps *passState, inodes map[[2]uint64
 }
 
 func (f *folder) attrs(le *localEntry) map[string]string {
-	return map[string]string{"mode": strconv.FormatUint(uint64(le.fi.Mode().Perm()), 10)}
+	return map[string]string{"mode": strconv.FormatUint(uint64(le.mode().Perm()), 10)}
 }
 
 func ifMatchOf(rec *record) string {
@@ -342,7 +342,7 @@ func (f *folder) syncFile(ctx context.Context, ps *passState, le *localEntry, fi
 	attrs := f.attrs(le)
 	now := time.Now()
 	switch {
-	case le.fi.Mode()&fs.ModeSymlink != 0:
+	case le.mode()&fs.ModeSymlink != 0:
 		target, err := os.Readlink(f.abs(rel))
 		if err != nil {
 			f.fail(rel, le.st, err)
@@ -350,9 +350,9 @@ func (f *folder) syncFile(ctx context.Context, ps *passState, le *localEntry, fi
 		}
 		hash, data = "link:"+target, []byte{}
 		attrs["symlink"] = target
-	case f.e.opts.MinAge > 0 && now.Sub(le.fi.ModTime()) < f.e.opts.MinAge && now.Sub(first) < f.e.opts.MaxDelay:
+	case f.e.opts.MinAge > 0 && now.Sub(le.mtime()) < f.e.opts.MinAge && now.Sub(first) < f.e.opts.MaxDelay:
 		// Still being written (Nextcloud's minimum age): look again later.
-		f.schedule(rel, le.fi.ModTime().Add(f.e.opts.MinAge+10*time.Millisecond))
+		f.schedule(rel, le.mtime().Add(f.e.opts.MinAge+10*time.Millisecond))
 		return
 	case !f.e.up.multipartFor(le.st.Size):
 		n, err := f.e.up.acquire(ctx, le.st.Size)
