@@ -24,6 +24,9 @@ type Options struct {
 	// WriteBack, when set, takes closed files for background upload (a
 	// mount of a remote store). nil = close uploads synchronously.
 	WriteBack WriteBack
+	// BlockCache, when set, serves reads of a store without local blobs (a
+	// remote server) from a bounded on-disk cache of ranged reads.
+	BlockCache *BlockCache
 	// EntryTimeout, AttrTimeout and NegativeTimeout are the kernel cache
 	// lifetimes. They are short because another writer (the API, the sync
 	// engine, a function) may change the store; store events invalidate

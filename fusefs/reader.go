@@ -78,6 +78,9 @@ func (m *mountFS) openReader(ctx context.Context, bucket string, v *storage.Obje
 		}
 		m.log.Warn("mount: open blob failed, reading through the store", "key", v.Key, "err", err)
 	}
+	if m.opts.BlockCache != nil {
+		return m.opts.BlockCache.Open(m.store, bucket, v), nil
+	}
 	return &streamReader{m: m, bucket: bucket, key: v.Key, version: v.VersionID}, nil
 }
 
