@@ -317,6 +317,9 @@ func (n *fileNode) commitLocked(ctx context.Context) (err error) {
 		}
 	}
 	if wb := n.m.opts.WriteBack; wb != nil {
+		if err := checkWriteBack(ctx, wb, bucket, key, st.data.size); err != nil {
+			return err
+		}
 		path, err := st.data.Detach()
 		if err != nil {
 			return err

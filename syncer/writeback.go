@@ -27,14 +27,15 @@ import (
 // Only the newest staged content of a key is uploaded; older stages of the
 // same key are superseded.
 type WriteBack struct {
-	store storage.ObjectStore
-	db    metadata.DB
-	ownDB bool
-	j     *journal
-	dir   string
-	opts  Options
-	up    *uploader
-	cnt   counters
+	store  storage.ObjectStore
+	db     metadata.DB
+	ownDB  bool
+	j      *journal
+	dir    string
+	opts   Options
+	up     *uploader
+	cnt    counters
+	limits limitCache
 
 	mu     sync.Mutex
 	cond   *sync.Cond

@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -121,5 +122,37 @@ func TestWriteBackPermanentErrorReported(t *testing.T) {
 	}
 	if _, ok := wb.Staged(testBucket, "q"); !ok {
 		t.Fatal("content dropped after a permanent error")
+	}
+}
+
+// Check refuses at once what the bucket can never accept, so the mount's
+// close(2) reports it.
+func TestWriteBackCheckLimits(t *testing.T) {
+	st := newStore(t)
+	ctx := context.Background()
+	if _, err := st.CreateBucket(ctx, storage.BucketOptions{Name: testBucket, MaxFileSize: 1000, QuotaSize: 5000}); err != nil {
+		t.Fatal(err)
+	}
+	wb, err := NewWriteBack(st, t.TempDir(), testOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wb.Close()
+	for _, tc := range []struct {
+		key  string
+		size int64
+		want error
+	}{
+		{"ok", 1000, nil},
+		{"big", 1001, storage.ErrTooLarge},
+		{"", 1, storage.ErrInvalidKey},
+	} {
+		if err := wb.Check(ctx, testBucket, tc.key, tc.size); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+			t.Errorf("Check(%q, %d) = %v, want %v", tc.key, tc.size, err, tc.want)
+		}
+	}
+	// Unknown bucket: the check cannot tell, the upload decides.
+	if err := wb.Check(ctx, "nope", "k", 1<<40); err != nil {
+		t.Errorf("Check on an unknown bucket = %v", err)
 	}
 }

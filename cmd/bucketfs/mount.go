@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/fusefs"
+	"github.com/bucketfs/bucketfs/remote"
 	"github.com/bucketfs/bucketfs/syncer"
 	"github.com/urfave/cli/v2"
 )
@@ -37,6 +39,9 @@ func init() {
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users use the mount (needs user_allow_other in /etc/fuse.conf)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
 			&cli.StringFlag{Name: "log-file", Usage: "with --daemon, where the background process logs", DefaultText: "<data>/mount.log"},
+			&cli.StringFlag{Name: "cache-dir", Usage: "with --remote, where blocks read from the server are cached", DefaultText: "<data>/cache/<server>"},
+			&cli.StringFlag{Name: "cache-size", Value: "1G", Usage: "with --remote, the bound of the block cache (0 = no cache: ranged streams)"},
+			&cli.DurationFlag{Name: "read-timeout", Value: 30 * time.Second, Usage: "with --remote, a read waiting this long for the server fails with EIO"},
 		},
 		Action: mountAction,
 	})
@@ -89,6 +94,8 @@ func mountAction(c *cli.Context) error {
 		state := filepath.Join(data, "writeback", hex.EncodeToString(sum[:8]))
 		so := syncer.DefaultOptions()
 		so.Logger = opts.Logger
+		so.IsRetryable = remote.IsRetryable
+		so.RetryAfter = remoteRetryAfter
 		wb, err := syncer.NewWriteBack(st, state, so)
 		if err != nil {
 			return fmt.Errorf("write-back queue: %w", err)
@@ -96,6 +103,14 @@ func mountAction(c *cli.Context) error {
 		defer wb.Close()
 		opts.WriteBack = wb
 		opts.StagingDir = filepath.Join(state, "writing")
+		bc, err := openBlockCache(c, filepath.Join(data, "cache", hex.EncodeToString(sum[:8])), opts.Logger)
+		if err != nil {
+			return err
+		}
+		if bc != nil {
+			defer bc.Close()
+			opts.BlockCache = bc
+		}
 	} else {
 		opts.FsName = "bucketfs:" + data
 		opts.StagingDir = filepath.Join(data, "mount-staging")
@@ -189,4 +204,38 @@ func mounted(dir string) bool {
 		}
 	}
 	return false
+}
+
+// openBlockCache opens the block cache of a mount of a server from
+// --cache-dir/--cache-size/--read-timeout (nil when --cache-size is 0).
+func openBlockCache(c *cli.Context, defDir string, log *slog.Logger) (*fusefs.BlockCache, error) {
+	size, err := parseSize(c.String("cache-size"))
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		return nil, nil
+	}
+	o := fusefs.DefaultBlockCacheOptions()
+	o.Dir = c.String("cache-dir")
+	if o.Dir == "" {
+		o.Dir = defDir
+	}
+	o.MaxBytes = size
+	o.Timeout = c.Duration("read-timeout")
+	o.Logger = log
+	bc, err := fusefs.NewBlockCache(o)
+	if err != nil {
+		return nil, fmt.Errorf("--cache-dir %s: %w", o.Dir, err)
+	}
+	return bc, nil
+}
+
+// remoteRetryAfter is the wait a server asked for (429/503 Retry-After).
+func remoteRetryAfter(err error) time.Duration {
+	var e *remote.Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }
