@@ -5,6 +5,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/bucketfs/bucketfs/storage/blob"
 )
@@ -31,6 +32,7 @@ type runningHash struct {
 	size     int64
 	partSize int64
 	open     func() (blob.Reader, error)
+	used     time.Time // last part written (guarded by uploadHashes.mu)
 
 	h       *hasher
 	next    int          // first part not fed yet
@@ -43,10 +45,23 @@ func (u *uploadHashes) get(m *Multipart, be blob.Backend) *runningHash {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if rh := u.m[m.UploadID]; rh != nil {
+		rh.used = time.Now()
 		return rh
 	}
 	if len(u.m) >= maxRunningHashes {
-		return nil
+		// Make room by forgetting the upload idle the longest (likely
+		// abandoned); it will be hashed whole if it ever completes.
+		var oldID string
+		var old *runningHash
+		for id, rh := range u.m {
+			if old == nil || rh.used.Before(old.used) {
+				oldID, old = id, rh
+			}
+		}
+		delete(u.m, oldID)
+		old.mu.Lock()
+		old.spoiled = true
+		old.mu.Unlock()
 	}
 	if u.m == nil {
 		u.m = map[string]*runningHash{}
@@ -55,6 +70,7 @@ func (u *uploadHashes) get(m *Multipart, be blob.Backend) *runningHash {
 	rh := &runningHash{size: m.Size, partSize: m.PartSize, h: newHasher(), acked: map[int]bool{}, feeding: -1,
 		open: func() (blob.Reader, error) { return be.Open(context.Background(), fileID) }}
 	rh.idle = sync.NewCond(&rh.mu)
+	rh.used = time.Now()
 	u.m[m.UploadID] = rh
 	return rh
 }
