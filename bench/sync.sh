@@ -60,7 +60,7 @@ export RCLONE_SFTP_PASS=$(rclone obscure bench)
 
 bfs_sync() { # SRC BUCKET STATE [extra flags...]
 	local src=$1 b=$2 st=$3; shift 3
-	"$BFS" --log-level error sync "$src" --remote http://127.0.0.1:$P_BFSX/api --token "$TOK" --bucket "$b" --state "$st" \
+	/usr/bin/time -f %M -o "$W/last-bfs.rss" "$BFS" --log-level error sync "$src" --remote http://127.0.0.1:$P_BFSX/api --token "$TOK" --bucket "$b" --state "$st" \
 		--once --min-age 0 "$@" >"$W/last-bfs.out" 2>&1
 }
 # *_exec variants replace the calling subshell, so $! is the tool itself.
@@ -123,6 +123,7 @@ fi
 # --- 3. no-op rescan ----------------------------------------------------------------
 if want noop; then
 t=$(now); bfs_sync "$W/many" many "$W/st-many" --concurrency 32; R[many_init_b]=$(elapsed "$t")
+R[many_rss_b]=$(( $(cat "$W/last-bfs.rss") / 1024 ))
 # rclone's destination is seeded locally (its sftp initial sync of 100k
 # files takes many minutes); the timed no-op runs go over sftp.
 t=$(now); rclone copy "$W/many" "$W/rcdst/many" --transfers 16 -q --local-no-check-updated; R[many_init_r]=$(elapsed "$t")
@@ -181,6 +182,7 @@ row "metric" "bucketfs" "rclone" "ratio"
 row "initial sync $SMALL x 4 KiB (files/s, higher better)" "${R[small_b]:--}" "${R[small_r]:--}" "$(ratio "${R[small_b]:--}" "${R[small_r]:--}")"
 row "one $BIG_MIB MiB file (MiB/s, higher better)" "${R[big_b]:--}" "${R[big_r]:--}" "$(ratio "${R[big_b]:--}" "${R[big_r]:--}")"
 row "initial sync $NOOP x 1 KiB (s; rclone: local seed)" "${R[many_init_b]:--}" "${R[many_init_r]:--}" "-"
+row "initial sync $NOOP files: bucketfs peak RSS (MB)" "${R[many_rss_b]:--}" "-" "-"
 row "no-op rescan $NOOP files (s, lower better)" "${R[noop_b]:--}" "${R[noop_r]:--}" "$(ratio "${R[noop_r]:--}" "${R[noop_b]:--}")"
 row "rename $BIG_MIB MiB file (s, lower better)" "${R[ren_b]:--}" "${R[ren_r]:--}" "$(ratio "${R[ren_r]:--}" "${R[ren_b]:--}")"
 row "rename $BIG_MIB MiB file (wire bytes sent)" "${R[renb_b]:--}" "${R[renb_r]:--}" "-"
