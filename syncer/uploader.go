@@ -347,9 +347,18 @@ func (u *uploader) multipart(ctx context.Context, r upReq) (*storage.ObjectVersi
 		fi, err := f.Stat()
 		return err != nil || !stableStat(r.stat, tupleOf(fi))
 	}
-	if changed() {
+	// drop forgets the session; a hash still running is waited for first,
+	// or its journaling of the hash could bring the session back.
+	drop := func() {
+		if hashc != nil {
+			<-hashc
+			hashc = nil
+		}
 		u.abort(ctx, s)
 		_ = u.j.delSession(r.fid, r.rel)
+	}
+	if changed() {
+		drop()
 		return nil, ErrChanged
 	}
 	nparts := int((s.Size + s.PartSize - 1) / s.PartSize)
@@ -391,8 +400,7 @@ func (u *uploader) multipart(ctx context.Context, r upReq) (*storage.ObjectVersi
 	}
 	if err := g.Wait(); err != nil {
 		if errors.Is(err, ErrChanged) {
-			u.abort(ctx, s)
-			_ = u.j.delSession(r.fid, r.rel)
+			drop()
 		}
 		return nil, err
 	}
