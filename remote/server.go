@@ -293,7 +293,7 @@ func (s *Server) serveMux(w http.ResponseWriter, r *http.Request) {
 
 // withRequest resolves the token, runs h and answers its error.
 func (s *Server) withRequest(w http.ResponseWriter, r *http.Request, h func(*srvReq) error) {
-	rq := &srvReq{w: w, r: r, q: r.URL.Query(), links: links{base: s.baseURL(r) + s.opts.Prefix + "/files"}, idle: s.opts.BodyIdleTimeout}
+	rq := &srvReq{w: w, r: r, q: r.URL.Query(), links: links{base: s.baseURL(r) + s.opts.Prefix + "/files", md5: s.md5Filler(r)}, idle: s.opts.BodyIdleTimeout}
 	tok, err := s.tokenOf(r)
 	if err == nil {
 		rq.tok = tok
@@ -427,3 +427,18 @@ func options(rq *srvReq, allow string) error {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// md5Filler returns the function that fills a version's pending MD5 (see
+// storage.MD5Ensurer) for the request, or nil when the store has no such
+// ability. A failure leaves the checksum out.
+func (s *Server) md5Filler(r *http.Request) func(*storage.ObjectVersion) {
+	e, ok := s.store.(storage.MD5Ensurer)
+	if !ok {
+		return nil
+	}
+	return func(v *storage.ObjectVersion) {
+		if err := e.EnsureMD5(r.Context(), v); err != nil {
+			s.log.Warn("md5 of a version", "version", v.VersionID, "err", err)
+		}
+	}
+}

@@ -24,6 +24,9 @@ func isoTime(t time.Time) string {
 // links builds the absolute URLs of one request's responses.
 type links struct {
 	base string // scheme://host + files prefix, e.g. http://h/api/files
+	// md5 fills a pending MD5 (a large put's is computed after it) before
+	// a checksum is emitted; nil when the store has none pending.
+	md5 func(v *storage.ObjectVersion)
 }
 
 func (l links) bucket(id string) string { return l.base + "/" + id }
@@ -114,6 +117,9 @@ func (l links) objectJSON(v *storage.ObjectVersion) srvObject {
 		Links: map[string]string{"version": version},
 	}
 	o.Tags = nonNilMap(o.Tags)
+	if v.File != nil && v.File.MD5 == "" && l.md5 != nil {
+		l.md5(v)
+	}
 	if f := v.File; f != nil {
 		if f.ID != "" {
 			o.FileID = &f.ID

@@ -218,6 +218,9 @@ func (s *Server) upload(rq *srvReq, seg, key string) error {
 	src := &srvExactReader{r: newIdleReader(rq.w, body.r, s.opts.BodyIdleTimeout), left: body.size, done: rq.endBody}
 	v, err := s.store.Put(rq.ctx(), b.ID, key, src, storage.PutOptions{
 		Size: body.size, IfMatch: ifMatch, Tags: tags, Attrs: attrs, Mimetype: rq.r.Header.Get("X-Bucketfs-Mimetype"),
+		// The response carries the checksum: compute MD5 in the pass
+		// rather than reading a large blob again right after.
+		InlineMD5: true,
 	})
 	if err != nil {
 		return s.writeErr(err)

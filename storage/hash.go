@@ -11,24 +11,43 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-// hasher computes BLAKE3 and MD5 of one stream in a single pass.
+// hasher computes BLAKE3 (the store's integrity and dedup hash, always) and
+// MD5 (Invenio's checksum, when md5 is set) of one stream in a single pass.
 type hasher struct {
 	b3  *blake3.Hasher
-	md5 hash.Hash
+	md5 hash.Hash // nil: MD5 is left to the background checksummer
 	n   int64
+	// md5Limit, when > 0, drops MD5 once the stream passes it (a put of
+	// unknown size starts hashing MD5 and gives up if the object is large).
+	md5Limit int64
 }
 
 func newHasher() *hasher { return &hasher{b3: blake3.New(), md5: md5.New()} }
 
+// newHasherMD5 is newHasher, with MD5 only if withMD5.
+func newHasherMD5(withMD5 bool) *hasher {
+	h := &hasher{b3: blake3.New()}
+	if withMD5 {
+		h.md5 = md5.New()
+	}
+	return h
+}
+
 func (h *hasher) Write(p []byte) (int, error) {
 	h.b3.Write(p)
-	h.md5.Write(p)
+	if h.md5 != nil {
+		h.md5.Write(p)
+	}
 	h.n += int64(len(p))
 	return len(p), nil
 }
 
+// sums returns the checksums; md5sum is "" when MD5 was not computed.
 func (h *hasher) sums() (md5sum, b3sum string) {
-	return "md5:" + hex.EncodeToString(h.md5.Sum(nil)), "blake3:" + hex.EncodeToString(h.b3.Sum(nil))
+	if h.md5 != nil {
+		md5sum = "md5:" + hex.EncodeToString(h.md5.Sum(nil))
+	}
+	return md5sum, "blake3:" + hex.EncodeToString(h.b3.Sum(nil))
 }
 
 // hashReaderAt hashes bytes [0, size) of r.
@@ -44,60 +63,102 @@ func hashReaderAt(r io.ReaderAt, size int64) (md5sum, b3sum string, err error) {
 	return md5sum, b3sum, nil
 }
 
-// hashCopy copies src to dst while h hashes the bytes. MD5 and BLAKE3 run
-// in their own goroutines on a ring of buffers, overlapping each other and
-// the writes, so a large put is limited by the disk rather than by MD5.
+// chunkSize is the unit of the copy pipeline: large enough for few
+// syscalls and for BLAKE3's wide SIMD path, small enough to keep a few
+// per put.
+const chunkSize = 1 << 20
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// hashCopy copies src to dst while h hashes the bytes: one goroutine reads
+// the source into 1 MiB buffers and hands each buffer, without copying, to
+// a writer goroutine, a BLAKE3 goroutine and (if h has one) an MD5
+// goroutine, so the put runs at the speed of the slowest of them instead of
+// their sum. Up to maxChunks buffers are in flight.
 func hashCopy(dst io.Writer, src io.Reader, h *hasher) (int64, error) {
-	const nbuf, bufSize = 4, 256 << 10
+	const maxChunks = 4
 	type chunk struct {
-		b       []byte
-		pending atomic.Int32
+		b    *[]byte
+		n    int
+		refs atomic.Int32
 	}
-	free := make(chan *chunk, nbuf)
-	for range nbuf {
-		free <- &chunk{b: make([]byte, bufSize)}
-	}
+	free := make(chan *chunk, maxChunks)
+	allocated := 0
+	var all []*chunk
 	release := func(c *chunk) {
-		if c.pending.Add(-1) == 0 {
+		if c.refs.Add(-1) == 0 {
 			free <- c
 		}
 	}
-	md5In, b3In := make(chan *chunk, nbuf), make(chan *chunk, nbuf)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for c := range md5In {
-			h.md5.Write(c.b)
-			release(c)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		for c := range b3In {
-			h.b3.Write(c.b)
-			release(c)
-		}
-	}()
+	var (
+		wg       sync.WaitGroup
+		writeErr atomic.Pointer[error]
+		consumer []chan *chunk
+	)
+	run := func(f func(p []byte)) {
+		ch := make(chan *chunk, maxChunks)
+		consumer = append(consumer, ch)
+		wg.Go(func() {
+			for c := range ch {
+				f((*c.b)[:c.n])
+				release(c)
+			}
+		})
+	}
+	if dst != io.Discard {
+		run(func(p []byte) {
+			if writeErr.Load() != nil {
+				return
+			}
+			if _, err := dst.Write(p); err != nil {
+				writeErr.Store(&err)
+			}
+		})
+	}
+	run(func(p []byte) { h.b3.Write(p) })
+	var md5ch chan *chunk
+	if h.md5 != nil {
+		m := h.md5
+		run(func(p []byte) { m.Write(p) })
+		md5ch = consumer[len(consumer)-1]
+	}
 	var (
 		total int64
 		err   error
 	)
 	for {
-		c := <-free
-		c.b = c.b[:cap(c.b)]
-		n, rerr := io.ReadFull(src, c.b)
-		if n > 0 {
-			c.b = c.b[:n]
-			if _, werr := dst.Write(c.b); werr != nil {
-				err = werr
-				free <- c
-				break
+		if p := writeErr.Load(); p != nil {
+			err = *p
+			break
+		}
+		var c *chunk
+		select {
+		case c = <-free:
+		default:
+			if allocated < maxChunks {
+				c = &chunk{b: chunkPool.Get().(*[]byte)}
+				all = append(all, c)
+				allocated++
+			} else {
+				c = <-free
 			}
+		}
+		n, rerr := io.ReadFull(src, *c.b)
+		if n > 0 {
+			c.n = n
 			total += int64(n)
-			c.pending.Store(2)
-			md5In <- c
-			b3In <- c
+			if md5ch != nil && h.md5Limit > 0 && total > h.md5Limit {
+				// Too big for MD5 in the pass: drop it, the background
+				// checksummer computes it from the blob.
+				close(md5ch)
+				consumer = consumer[:len(consumer)-1]
+				md5ch = nil
+				h.md5 = nil
+			}
+			c.refs.Store(int32(len(consumer)))
+			for _, ch := range consumer {
+				ch <- c
+			}
 		} else {
 			free <- c
 		}
@@ -109,9 +170,16 @@ func hashCopy(dst io.Writer, src io.Reader, h *hasher) (int64, error) {
 			break
 		}
 	}
-	close(md5In)
-	close(b3In)
+	for _, ch := range consumer {
+		close(ch)
+	}
 	wg.Wait()
+	if p := writeErr.Load(); p != nil && err == nil {
+		err = *p
+	}
+	for _, c := range all {
+		chunkPool.Put(c.b)
+	}
 	h.n += total
 	return total, err
 }

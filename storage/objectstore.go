@@ -113,6 +113,11 @@ type PutOptions struct {
 	// durable by the next synced commit, by Store.Sync, or within about a
 	// second. Stores without the ability treat every put as synced.
 	NoSync bool
+	// InlineMD5 computes the MD5 in the put's own pass whatever the size
+	// (by default objects over 64 MiB get it from a background checksummer
+	// right after the put; see MD5Ensurer), e.g. for a response that
+	// carries the checksum.
+	InlineMD5 bool
 }
 
 // DeleteOptions apply to Delete.

@@ -127,7 +127,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 	}
 	lr := &limitedReader{r: r, limit: limit, err: kind, ctx: ctx}
 	noSync := (opts.NoSync || noSyncFrom(ctx)) && s.c.canDefer()
-	file, data, be, err := s.writeContent(ctx, b, lr, opts.Size, noSync)
+	file, data, be, err := s.writeContent(ctx, b, lr, opts, noSync)
 	if err != nil {
 		return nil, wrapErr(err)
 	}
@@ -144,6 +144,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 	}
 	o := origin(ctx)
 	var out *ObjectVersion
+	var pendingMD5 string
 	err = s.c.submit(func(tx metadata.Tx, c *txCtx) error {
 		b, err := writableBucket(tx, bucket)
 		if err != nil {
@@ -163,6 +164,24 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 		if err != nil {
 			return err
 		}
+		pendingMD5 = ""
+		switch {
+		case f.MD5 != "":
+		case f.ID == file.ID:
+			// MD5 left to the background checksummer.
+			if err := metadata.SetMD5Pending(tx, f.ID); err != nil {
+				return err
+			}
+			pendingMD5 = f.ID
+		case file.MD5 != "":
+			// Same content as a file whose MD5 is pending: this pass has it.
+			if err := recordMD5(tx, f.ID, file.MD5); err != nil {
+				return err
+			}
+			nf := *f
+			nf.MD5 = file.MD5
+			f = &nf
+		}
 		v := newVersion(b.ID, key, &f.FileInstance, opts, c.versionSeq(headSeq(head)))
 		if err := metadata.AddVersion(tx, v, head); err != nil {
 			return err
@@ -177,6 +196,9 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 	if err != nil {
 		return nil, wrapErr(err)
 	}
+	if pendingMD5 != "" {
+		s.queueMD5(pendingMD5)
+	}
 	return out, nil
 }
 
@@ -185,8 +207,18 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 // anything larger is streamed into a blob, fsynced (unless noSync: then the
 // committer flushes it before any synced commit) and committed under the
 // new file's id in be.
-func (s *Store) writeContent(ctx context.Context, b *Bucket, lr io.Reader, size int64, noSync bool) (*metadata.FileRecord, []byte, blob.Backend, error) {
-	h := newHasher()
+//
+// BLAKE3 is always computed in the pass; MD5 too for content up to
+// inlineMD5Max (or with opts.InlineMD5), else file.MD5 is left empty for
+// the background checksummer.
+func (s *Store) writeContent(ctx context.Context, b *Bucket, lr io.Reader, opts PutOptions, noSync bool) (*metadata.FileRecord, []byte, blob.Backend, error) {
+	size := opts.Size
+	md5Max := s.opts.InlineMD5Max
+	inMD5 := opts.InlineMD5 || md5Max < 0
+	h := newHasherMD5(inMD5 || size <= md5Max)
+	if size < 0 && !inMD5 {
+		h.md5Limit = md5Max
+	}
 	file := &metadata.FileRecord{
 		FileInstance: FileInstance{ID: uuid.NewString(), Readable: true, StorageClass: b.StorageClass},
 	}

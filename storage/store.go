@@ -41,6 +41,13 @@ type Options struct {
 	// instead of a blob, so a small durable put costs no extra fsync (its
 	// bytes ride in the group commit). 0 = default, < 0 = never inline.
 	InlineSize int64
+	// InlineMD5Max: puts up to this size compute their MD5 in the put's
+	// own pass; larger ones leave it to the background checksummer (see
+	// MD5Ensurer). 0 = default (64 MiB), < 0 = always in the pass.
+	InlineMD5Max int64
+	// NoBackgroundMD5 leaves pending MD5s to be computed on demand only
+	// (FileMD5, EnsureMD5): for tests and benchmarks.
+	NoBackgroundMD5 bool
 }
 
 // DefaultOptions returns the settings of Invenio-Files-REST.
@@ -53,6 +60,7 @@ func DefaultOptions() Options {
 		Badger:          metadata.DefaultBadgerOptions(),
 		MaxBatch:        128,
 		InlineSize:      64 << 10,
+		InlineMD5Max:    inlineMD5Max,
 	}
 }
 
@@ -74,6 +82,7 @@ type Store struct {
 
 	uploads uploadLocks
 	hashes  uploadHashes // of open uploads, computed while parts arrive (multipart_hash.go)
+	md5     md5Worker
 
 	closeOnce sync.Once
 	closeErr  error
@@ -108,6 +117,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if opts.InlineSize == 0 {
 		opts.InlineSize = def.InlineSize
+	}
+	if opts.InlineMD5Max == 0 {
+		opts.InlineMD5Max = def.InlineMD5Max
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = def.MaxBatch
@@ -148,12 +160,17 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.startMD5(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
 // Close stops the writer and closes the index. Later calls do nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopMD5()
 		// NoSync changes become durable before the index closes.
 		serr := s.c.sync()
 		if errors.Is(serr, errClosed) {

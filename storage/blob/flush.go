@@ -92,3 +92,31 @@ func (l *Local) Flush(ctx context.Context) error {
 	}
 	return g.Wait()
 }
+
+// Adopt publishes the existing file path (on the same filesystem as the
+// root; it is renamed, not copied) as blob id. Without noSync the file and
+// the directories naming it are fsynced before Adopt returns; with noSync
+// they wait for the next Flush, like CommitNoSync.
+func (l *Local) Adopt(ctx context.Context, path, id string, noSync bool) error {
+	dst, err := l.Path(id)
+	if err != nil {
+		return err
+	}
+	dirs, err := l.mkdirs(filepath.Dir(dst))
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(path, dst); err != nil {
+		return wrap("blob: adopt", err)
+	}
+	dirs = append(dirs, filepath.Dir(dst))
+	l.mu.Lock()
+	l.unsynced[id] = dirs
+	l.mu.Unlock()
+	if noSync {
+		return nil
+	}
+	// Syncing everything unsynced is simplest and costs little more:
+	// concurrent fsyncs share journal commits.
+	return l.Flush(ctx)
+}
