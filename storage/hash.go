@@ -68,7 +68,26 @@ func hashReaderAt(r io.ReaderAt, size int64) (md5sum, b3sum string, err error) {
 // per put.
 const chunkSize = 1 << 20
 
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+// freeChunks keeps a few buffers between puts (a channel rather than a
+// sync.Pool: it survives GCs and holds at most 8 MiB).
+var freeChunks = make(chan *[]byte, 8)
+
+func getChunk() *[]byte {
+	select {
+	case b := <-freeChunks:
+		return b
+	default:
+		b := make([]byte, chunkSize)
+		return &b
+	}
+}
+
+func putChunk(b *[]byte) {
+	select {
+	case freeChunks <- b:
+	default:
+	}
+}
 
 // hashCopy copies src to dst while h hashes the bytes: one goroutine reads
 // the source into 1 MiB buffers and hands each buffer, without copying, to
@@ -136,7 +155,7 @@ func hashCopy(dst io.Writer, src io.Reader, h *hasher) (int64, error) {
 		case c = <-free:
 		default:
 			if allocated < maxChunks {
-				c = &chunk{b: chunkPool.Get().(*[]byte)}
+				c = &chunk{b: getChunk()}
 				all = append(all, c)
 				allocated++
 			} else {
@@ -178,7 +197,7 @@ func hashCopy(dst io.Writer, src io.Reader, h *hasher) (int64, error) {
 		err = *p
 	}
 	for _, c := range all {
-		chunkPool.Put(c.b)
+		putChunk(c.b)
 	}
 	h.n += total
 	return total, err

@@ -187,8 +187,8 @@ func (s *Store) computeMD5(ctx context.Context, f *metadata.FileRecord) (string,
 	}
 	defer r.Close()
 	h := md5.New()
-	buf := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(buf)
+	buf := getChunk()
+	defer putChunk(buf)
 	n, err := io.CopyBuffer(h, io.NewSectionReader(ctxReaderAt{ctx, r}, 0, f.Size), *buf)
 	if err != nil {
 		return "", err
