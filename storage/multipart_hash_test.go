@@ -66,3 +66,32 @@ func TestMultipartRunningHash(t *testing.T) {
 		}
 	})
 }
+
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(b []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, fmt.Errorf("disk gone")
+	}
+	f.n--
+	return len(b), nil
+}
+
+// TestPartBodyCopy: the block copy stops at the part's size, reports a
+// failed write, and never hangs on its buffers.
+func TestPartBodyCopy(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 500_000) // 5 MB
+	for _, writes := range []int{0, 1, 2, 100} {
+		p := &partBody{r: bytes.NewReader(data), md5: md5.New(), left: 3 << 20}
+		n, err := p.WriteTo(&failAfter{n: writes})
+		if writes < 3 && (err == nil || n != int64(writes)<<20) {
+			t.Fatalf("%d good writes: copied %d, %v", writes, n, err)
+		}
+		if writes == 100 {
+			sum := md5.Sum(data[:3<<20])
+			if err != nil || n != 3<<20 || !bytes.Equal(p.md5.Sum(nil), sum[:]) {
+				t.Fatalf("copied %d, %v; md5 %x, want %x", n, err, p.md5.Sum(nil), sum)
+			}
+		}
+	}
+}
