@@ -96,10 +96,13 @@ func (e *Engine) Close() error {
 	for _, f := range e.folders {
 		f.closeWatcher()
 	}
+	syncErr := e.j.sync()
 	if e.ownDB {
-		return e.db.Close()
+		if err := e.db.Close(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return syncErr
 }
 
 // Counters returns cumulative counters (payload bytes, puts, parts, copies...).

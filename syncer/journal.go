@@ -106,6 +106,34 @@ func (j *journal) update(fn func(tx metadata.Tx) error) error {
 	}
 }
 
+// updateLazy commits fn without waiting for the disk when the DB can (it
+// survives a crash of the process at once, a power loss after the next
+// sync). Records are a cache of what the server holds: one lost to a power
+// cut makes the next pass stat, hash and adopt the remote head, never send
+// twice. A synced commit per file cost two fsync rounds of the journal and
+// bounded a small-file sync.
+func (j *journal) updateLazy(fn func(tx metadata.Tx) error) error {
+	s, ok := j.db.(metadata.Syncer)
+	if !ok {
+		return j.update(fn)
+	}
+	for i := 0; ; i++ {
+		err := s.UpdateNoSync(fn)
+		if errors.Is(err, metadata.ErrConflict) && i < 10 {
+			continue
+		}
+		return err
+	}
+}
+
+// sync makes every lazy commit durable (at the end of each pass, at close).
+func (j *journal) sync() error {
+	if s, ok := j.db.(metadata.Syncer); ok {
+		return s.Sync()
+	}
+	return nil
+}
+
 // get returns the record of rel, or nil.
 func (j *journal) get(fid, rel string) (*record, error) {
 	var r *record
@@ -122,28 +150,30 @@ func (j *journal) get(fid, rel string) (*record, error) {
 
 // put stores rec for rel and keeps the inode and hash indexes in step.
 func (j *journal) put(fid, rel string, rec *record) error {
-	return j.update(func(tx metadata.Tx) error {
-		if err := j.delTx(tx, fid, rel); err != nil {
+	return j.updateLazy(func(tx metadata.Tx) error { return j.putTx(tx, fid, rel, rec) })
+}
+
+func (j *journal) putTx(tx metadata.Tx, fid, rel string, rec *record) error {
+	if err := j.delTx(tx, fid, rel); err != nil {
+		return err
+	}
+	if err := tx.Set(fKey(fid, rel), encodeRecord(rec)); err != nil {
+		return err
+	}
+	if rec.Stat.Ino != 0 {
+		if err := tx.Set(nKey(fid, rec.Stat), []byte(rel)); err != nil {
 			return err
 		}
-		if err := tx.Set(fKey(fid, rel), encodeRecord(rec)); err != nil {
-			return err
-		}
-		if rec.Stat.Ino != 0 {
-			if err := tx.Set(nKey(fid, rec.Stat), []byte(rel)); err != nil {
-				return err
-			}
-		}
-		if rec.Hash != "" && rec.VersionID != "" {
-			return tx.Set(hKey(fid, rec.Hash, rel), nil)
-		}
-		return nil
-	})
+	}
+	if rec.Hash != "" && rec.VersionID != "" {
+		return tx.Set(hKey(fid, rec.Hash, rel), nil)
+	}
+	return nil
 }
 
 // del forgets rel.
 func (j *journal) del(fid, rel string) error {
-	return j.update(func(tx metadata.Tx) error { return j.delTx(tx, fid, rel) })
+	return j.updateLazy(func(tx metadata.Tx) error { return j.delTx(tx, fid, rel) })
 }
 
 func (j *journal) delTx(tx metadata.Tx, fid, rel string) error {
@@ -235,8 +265,10 @@ func (j *journal) putSession(fid, rel string, s *session) error {
 	return j.update(func(tx metadata.Tx) error { return setJSON(tx, uKey(fid, rel), s) })
 }
 
+// delSession forgets a session; lazily, since a session that comes back
+// after a power cut is resolved by asking the server.
 func (j *journal) delSession(fid, rel string) error {
-	return j.update(func(tx metadata.Tx) error { return tx.Delete(uKey(fid, rel)) })
+	return j.updateLazy(func(tx metadata.Tx) error { return tx.Delete(uKey(fid, rel)) })
 }
 
 // sessions lists every journaled session (all folders and write-back).
@@ -264,8 +296,10 @@ func splitSessionKey(k string) (fid, rel string) {
 
 // commit records a finished upload and drops its session in one step.
 func (j *journal) commit(fid, rel string, rec *record) error {
-	if err := j.put(fid, rel, rec); err != nil {
-		return err
-	}
-	return j.delSession(fid, rel)
+	return j.updateLazy(func(tx metadata.Tx) error {
+		if err := j.putTx(tx, fid, rel, rec); err != nil {
+			return err
+		}
+		return tx.Delete(uKey(fid, rel))
+	})
 }

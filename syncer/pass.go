@@ -195,6 +195,10 @@ func (f *folder) pass(ctx context.Context, rels map[string]time.Time, once bool)
 	}
 	f.mu.Unlock()
 	derr := f.deletes(ctx, ps, readErrs, full)
+	// The pass's journal commits were lazy: one sync makes them durable.
+	if err := f.e.j.sync(); err != nil && derr == nil {
+		derr = err
+	}
 	f.mu.Lock()
 	f.lastPass = time.Now()
 	if full {
