@@ -111,6 +111,23 @@ func (d *dispatcher) readLoop(ctx context.Context) {
 		}
 		after, err = d.cursor()
 	}
+	// The cursor is saved at most once per ackEvery, and when the outbox
+	// goes idle: Ack is a synced commit, and one per event batch would put
+	// an fsync behind every write of a busy mount. A cursor that lags is
+	// safe: events read again after a restart enqueue nothing new.
+	const ackEvery = time.Second
+	acked, lastAck := after, time.Now()
+	saveCursor := func() {
+		if after == acked {
+			return
+		}
+		if err := d.ack(after); err != nil {
+			d.s.log.Error("ack events", "err", err)
+			return
+		}
+		acked, lastAck = after, time.Now()
+	}
+	defer saveCursor()
 	for ctx.Err() == nil {
 		evs, err := src.Events(ctx, after, 256, d.s.opts.PollWait)
 		if err != nil {
@@ -126,17 +143,17 @@ func (d *dispatcher) readLoop(ctx context.Context) {
 			continue
 		}
 		if len(evs) == 0 {
+			saveCursor()
 			continue
 		}
 		if err := d.enqueue(evs); err != nil {
 			d.s.log.Error("record deliveries", "err", err)
 			continue // the same events are read again
 		}
-		last := evs[len(evs)-1].Seq
-		if err := d.ack(last); err != nil {
-			d.s.log.Error("ack events", "err", err)
+		after = evs[len(evs)-1].Seq
+		if time.Since(lastAck) >= ackEvery {
+			saveCursor()
 		}
-		after = last
 	}
 }
 
@@ -146,6 +163,9 @@ func (d *dispatcher) enqueue(evs []storage.Event) error {
 	d.mu.Lock()
 	triggers := d.triggers
 	d.mu.Unlock()
+	if !anyMatch(triggers, evs) {
+		return nil // no transaction (a synced commit) for events no trigger wants
+	}
 	now := ms(d.s.clock.Now())
 	var fresh []*Delivery
 	err := update(d.s.db, func(tx metadata.Tx) error {
@@ -194,6 +214,18 @@ func (d *dispatcher) enqueue(evs []storage.Event) error {
 	d.mu.Unlock()
 	d.wakeUp()
 	return nil
+}
+
+// anyMatch reports whether some trigger matches some event.
+func anyMatch(triggers []*Trigger, evs []storage.Event) bool {
+	for _, t := range triggers {
+		for i := range evs {
+			if t.matches(&evs[i]) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func deliveryKey(dl *Delivery) string {
