@@ -25,8 +25,11 @@
 // request handler (a notification written while the kernel waits for that
 // request can deadlock).
 //
-// Durability. What close(2) and fsync(2) promise is what the store's Put
-// promises (the local Store syncs blob and metadata before returning).
+// Durability. POSIX's: every store write of the mount is a NoSync commit
+// (storage.WithNoSync), so what close(2), unlink, rename or mkdir did
+// survives a crash of the mount process when the call returns, and fsync(2)
+// of a file or a directory makes it power-loss durable (Store.Sync). A big
+// staged file becomes its blob by rename (storage.Adopter), not by a copy.
 //
 // fusefs must not import net/http, badger or the CLI.
 package fusefs

@@ -273,7 +273,10 @@ func copyInto(d *staging, src contentReader, size int64) error {
 }
 
 // commitLocked turns the staged content (and changed attributes) into one
-// new version. The caller holds n.mu.
+// new version. Like every change through the mount it is a NoSync write:
+// it survives a crash of this process when it returns and becomes power-loss
+// durable with the store's next sync (fsync(2) asks for one). The caller
+// holds n.mu.
 func (n *fileNode) commitLocked(ctx context.Context) (err error) {
 	st := n.st
 	if st == nil || (!st.dirty && !st.attrDirty) {
@@ -339,7 +342,7 @@ func (n *fileNode) commitLocked(ctx context.Context) (err error) {
 		return nil
 	}
 	n.m.markOwn(bucket, key)
-	v, err := n.m.store.Put(ctx, bucket, key, st.data.Reader(), storage.PutOptions{Size: st.data.size, Attrs: attrs})
+	v, err := n.putContentLocked(ctx, bucket, key, st, attrs)
 	if err != nil {
 		return err
 	}
@@ -516,6 +519,14 @@ func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint
 	attrs, v, errno := n.currentAttrs(ctx)
 	if errno != 0 {
 		return 0, errno
+	}
+	if attr == bucketfsXattr+"md5" && v != nil && v.File != nil && v.File.MD5 == "" {
+		// A big file's MD5 is computed after its commit; wait for it.
+		if me, ok := n.m.store.(storage.MD5Ensurer); ok {
+			if err := me.EnsureMD5(n.m.ctx(ctx), v); err != nil {
+				return 0, toErrno(err)
+			}
+		}
 	}
 	val, ok := getXattr(attrs, v, attr)
 	if !ok {

@@ -37,8 +37,9 @@ type mountFS struct {
 
 	// own remembers keys this mount changed recently, so their store
 	// events do not invalidate what the kernel just learnt from us.
-	ownMu sync.Mutex
-	own   map[string]time.Time
+	ownMu    sync.Mutex
+	own      map[string]time.Time
+	ownSwept time.Time // last sweep of expired entries of own
 
 	notify chan func() // kernel notifications, sent off the request path
 
@@ -78,11 +79,14 @@ func newMountFS(store storage.ObjectStore, opts Options) *mountFS {
 // signals in the caller) cancel go-fuse's context; aborting a commit or an
 // upload half-way because of that would only hurt, so store calls run
 // without the request's cancellation and stamped with the mount origin.
+// Writes are NoSync: as on a local file system, a change (close, unlink,
+// rename, mkdir...) survives a crash of this process at once and power
+// loss after fsync(2) or the store's background sync (see syncStore).
 func (m *mountFS) ctx(ctx context.Context) context.Context {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return storage.WithOrigin(context.WithoutCancel(ctx), m.origin)
+	return storage.WithNoSync(storage.WithOrigin(context.WithoutCancel(ctx), m.origin))
 }
 
 // markOwn records that this mount just changed bucket/key.
@@ -90,7 +94,10 @@ func (m *mountFS) markOwn(bucket, key string) {
 	m.ownMu.Lock()
 	now := time.Now()
 	m.own[bucket+"\x00"+key] = now
-	if len(m.own) > 4096 {
+	// Sweep at most once a second: a burst of writes keeps every entry
+	// fresh, and sweeping on each call would cost O(entries) per write.
+	if len(m.own) > 4096 && now.Sub(m.ownSwept) > time.Second {
+		m.ownSwept = now
 		for k, t := range m.own {
 			if now.Sub(t) > 2*time.Second {
 				delete(m.own, k)

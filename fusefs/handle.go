@@ -155,7 +155,9 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	return toErrno(n.commitLocked(ctx))
 }
 
-// Fsync commits now and, with a write-back engine, waits for the upload.
+// Fsync commits now and makes the commit (and every earlier change through
+// the mount) power-loss durable; with a write-back engine it waits for the
+// upload instead.
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	n := h.n
 	n.mu.Lock()
@@ -168,8 +170,9 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 		if bucket, key, ok := n.where(); ok {
 			return toErrno(wb.Sync(n.m.ctx(ctx), bucket, key))
 		}
+		return 0
 	}
-	return 0
+	return toErrno(n.m.syncStore(ctx))
 }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno {

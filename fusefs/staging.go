@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 
@@ -18,6 +19,12 @@ type staging struct {
 	mem   []byte
 	f     *os.File
 	size  int64
+	// seq hashes a spilled file while it is written in order; nil once a
+	// write or truncation lands before its end.
+	seq *seqHash
+	// known is the BLAKE3 of the current content when computed, "" when
+	// unknown or stale.
+	known string
 }
 
 func newStaging(dir string, limit int64) *staging {
@@ -38,12 +45,27 @@ func (s *staging) spill() error {
 		os.Remove(f.Name())
 		return err
 	}
+	// The content so far is hashed from here on while writes arrive in
+	// order: big files are mostly written front to back.
+	s.seq = newSeqHash()
+	s.seq.write(s.mem[:s.size])
 	s.f, s.mem = f, nil
 	return nil
 }
 
+// dropSeq stops the in-order hash.
+func (s *staging) dropSeq() {
+	if s.seq != nil {
+		s.seq.stop()
+		s.seq = nil
+	}
+}
+
 func (s *staging) WriteAt(p []byte, off int64) (int, error) {
 	end := off + int64(len(p))
+	if len(p) > 0 {
+		s.known = ""
+	}
 	if s.f == nil && end > s.limit {
 		if err := s.spill(); err != nil {
 			return 0, err
@@ -51,6 +73,13 @@ func (s *staging) WriteAt(p []byte, off int64) (int, error) {
 	}
 	if s.f != nil {
 		n, err := s.f.WriteAt(p, off)
+		if s.seq != nil {
+			if off == s.seq.n {
+				s.seq.write(p[:n])
+			} else {
+				s.dropSeq()
+			}
+		}
 		if end := off + int64(n); end > s.size {
 			s.size = end
 		}
@@ -100,6 +129,12 @@ func (s *staging) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (s *staging) Truncate(size int64) error {
+	if size != s.size {
+		s.known = ""
+	}
+	if s.seq != nil && size < s.seq.n {
+		s.dropSeq()
+	}
 	if s.f == nil && size > s.limit {
 		if err := s.spill(); err != nil {
 			return err
@@ -134,11 +169,65 @@ func (s *staging) Reader() io.Reader {
 
 // BLAKE3 hashes the content in the store's "blake3:<hex>" form.
 func (s *staging) BLAKE3() (string, error) {
+	if sum := s.cheapBLAKE3(); sum != "" {
+		return sum, nil
+	}
 	h := blake3.New()
 	if _, err := io.Copy(h, s.Reader()); err != nil {
 		return "", err
 	}
-	return "blake3:" + hexString(h.Sum(nil)), nil
+	s.known = "blake3:" + hexString(h.Sum(nil))
+	return s.known, nil
+}
+
+// cheapBLAKE3 returns the content's BLAKE3 when it is known without
+// reading the content again, else "".
+func (s *staging) cheapBLAKE3() string {
+	if s.known == "" && s.seq != nil && s.seq.n == s.size {
+		s.known = s.seq.sum()
+		s.seq = nil
+	}
+	return s.known
+}
+
+// spilled reports whether the content lives in a file.
+func (s *staging) spilled() bool { return s.f != nil }
+
+// handOver gives the staging file, closed, to fn with its BLAKE3 when
+// known ("" otherwise). When fn succeeds it owns the file and the staging
+// is empty; when it fails the file is reopened and the staging is as it
+// was.
+func (s *staging) handOver(fn func(path, blake3 string) error) error {
+	if err := s.spill(); err != nil {
+		return err
+	}
+	sum := s.cheapBLAKE3()
+	s.dropSeq()
+	name := s.f.Name()
+	if err := s.f.Close(); err != nil {
+		s.reopen(name)
+		return err
+	}
+	if err := fn(name, sum); err != nil {
+		if oerr := s.reopen(name); oerr != nil {
+			return errors.Join(err, oerr)
+		}
+		return err
+	}
+	s.f, s.size, s.known = nil, 0, ""
+	return nil
+}
+
+// reopen opens the staging file again after handOver closed it.
+func (s *staging) reopen(name string) error {
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		// The content is gone: what is left reads as empty.
+		s.f, s.size, s.known = nil, 0, ""
+		return err
+	}
+	s.f = f
+	return nil
 }
 
 // Detach hands the content over as a closed file (for the write-back
@@ -147,6 +236,7 @@ func (s *staging) Detach() (string, error) {
 	if err := s.spill(); err != nil {
 		return "", err
 	}
+	s.dropSeq()
 	if err := s.f.Sync(); err != nil {
 		return "", err
 	}
@@ -154,12 +244,14 @@ func (s *staging) Detach() (string, error) {
 	if err := s.f.Close(); err != nil {
 		return "", err
 	}
-	s.f, s.size = nil, 0
+	s.f, s.size, s.known = nil, 0, ""
 	return name, nil
 }
 
 // Close drops the content.
 func (s *staging) Close() {
+	s.dropSeq()
+	s.known = ""
 	if s.f != nil {
 		s.f.Close()
 		os.Remove(s.f.Name())
