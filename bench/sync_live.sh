@@ -20,7 +20,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=$(mktemp -d /tmp/synclive.XXXXXX)
 PIDS=()
 cleanup() {
+	local p i
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	# Each process gets 5 s to stop cleanly, then SIGKILL: nothing may outlive
+	# the run (a leftover would hold the caller's flock on a bench lock).
+	for p in "${PIDS[@]}"; do
+		for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$p" 2>/dev/null || true
+	done
 	wait 2>/dev/null || true
 	rm -rf "$W"
 }
@@ -52,15 +59,16 @@ for i in range(n):
 PY
 }
 
-# start_daemon DIR BUCKET: runs the watch-mode daemon, waits until the
-# initial pass has uploaded every file (the bucket's key count), prints its pid.
+# start_daemon DIR BUCKET: runs the watch-mode daemon in the background (its
+# pid in DAEMON and PIDS) and waits until its initial pass has uploaded every
+# file (the bucket's key count).
 start_daemon() {
 	local dir=$1 b=$2 n
 	n=$(find "$dir" -type f | wc -l)
 	"$BFS" --log-level error sync "$dir" --remote "$URL" --token "$TOK" --bucket "$b" \
 		--state "$W/state-$b" --delay "$DELAY" --min-age "$DELAY" >"$W/daemon-$b.log" 2>&1 &
-	local pid=$!
-	PIDS+=($pid)
+	DAEMON=$!
+	PIDS+=("$DAEMON")
 	python3 - "$URL" "$TOK" "$b" "$n" <<'PY' >&2
 import json, sys, time, urllib.parse, urllib.request
 url, tok, b, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
@@ -84,7 +92,6 @@ while count() < n:
     time.sleep(1)
 print(f"# {b}: {n} files synced in {time.time()-t:.1f} s")
 PY
-	echo "$pid"
 }
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
@@ -102,9 +109,9 @@ idle() { # PID -> "cpu% rssMB" over IDLE seconds
 # --- P7 at FEW and MANY files --------------------------------------------------
 gen "$W/few" "$FEW"
 gen "$W/many" "$MANY"
-pid_few=$(start_daemon "$W/few" few)
+start_daemon "$W/few" few; pid_few=$DAEMON
 cpu_few=$(idle "$pid_few"); rss_few=$(rss_mb "$pid_few")
-pid_many=$(start_daemon "$W/many" many)
+start_daemon "$W/many" many; pid_many=$DAEMON
 cpu_many=$(idle "$pid_many"); rss_many=$(rss_mb "$pid_many")
 kill "$pid_many"
 
