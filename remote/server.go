@@ -293,7 +293,10 @@ func (s *Server) serveMux(w http.ResponseWriter, r *http.Request) {
 
 // withRequest resolves the token, runs h and answers its error.
 func (s *Server) withRequest(w http.ResponseWriter, r *http.Request, h func(*srvReq) error) {
-	rq := &srvReq{w: w, r: r, q: r.URL.Query(), links: links{base: s.baseURL(r) + s.opts.Prefix + "/files", md5: s.md5Filler(r)}, idle: s.opts.BodyIdleTimeout}
+	rq := &srvReq{w: w, r: r, links: links{s: s, r: r}, idle: s.opts.BodyIdleTimeout}
+	if r.URL.RawQuery != "" {
+		rq.q = r.URL.Query() // else nil: reads of a nil url.Values work
+	}
 	tok, err := s.tokenOf(r)
 	if err == nil {
 		rq.tok = tok
@@ -428,17 +431,19 @@ func options(rq *srvReq, allow string) error {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// md5Filler returns the function that fills a version's pending MD5 (see
-// storage.MD5Ensurer) for the request, or nil when the store has no such
-// ability. A failure leaves the checksum out.
-func (s *Server) md5Filler(r *http.Request) func(*storage.ObjectVersion) {
-	e, ok := s.store.(storage.MD5Ensurer)
-	if !ok {
-		return nil
+// fillMD5 fills a version's pending MD5 (see storage.MD5Ensurer; a large
+// put's is computed after it) before a checksum is emitted. Nothing to do
+// when it is known or the store has no such ability; a failure leaves the
+// checksum out.
+func (l *links) fillMD5(v *storage.ObjectVersion) {
+	if v == nil || v.File == nil || v.File.MD5 != "" {
+		return
 	}
-	return func(v *storage.ObjectVersion) {
-		if err := e.EnsureMD5(r.Context(), v); err != nil {
-			s.log.Warn("md5 of a version", "version", v.VersionID, "err", err)
-		}
+	e, ok := l.s.store.(storage.MD5Ensurer)
+	if !ok {
+		return
+	}
+	if err := e.EnsureMD5(l.r.Context(), v); err != nil {
+		l.s.log.Warn("md5 of a version", "version", v.VersionID, "err", err)
 	}
 }

@@ -60,9 +60,7 @@ func (s *Server) download(rq *srvReq, seg, key, vid string) error {
 		// Upstream dereferences a null file here (500); a marker has no bytes.
 		return errObjectNotFound()
 	}
-	if v.File.MD5 == "" && rq.links.md5 != nil {
-		rq.links.md5(v) // ETag and Content-MD5 need it
-	}
+	rq.links.fillMD5(v) // ETag and Content-MD5 need it
 	f := v.File
 	if !f.Readable && f.ID != "" && f.Writable {
 		return apiErr(http.StatusServiceUnavailable, "File storage is offline.")

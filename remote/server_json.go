@@ -23,16 +23,23 @@ func isoTime(t time.Time) string {
 
 // links builds the absolute URLs of one request's responses.
 type links struct {
-	base string // scheme://host + files prefix, e.g. http://h/api/files
-	// md5 fills a pending MD5 (a large put's is computed after it) before
-	// a checksum is emitted; nil when the store has none pending.
-	md5 func(v *storage.ObjectVersion)
+	s    *Server
+	r    *http.Request
+	memo string // scheme://host + files prefix, e.g. http://h/api/files
 }
 
-func (l links) bucket(id string) string { return l.base + "/" + id }
+// base is built on first use: downloads, the hot path, have no links.
+func (l *links) base() string {
+	if l.memo == "" {
+		l.memo = l.s.baseURL(l.r) + l.s.opts.Prefix + "/files"
+	}
+	return l.memo
+}
 
-func (l links) object(bucketID, key string) string {
-	return l.base + "/" + bucketID + "/" + escapeKeyPath(key)
+func (l *links) bucket(id string) string { return l.base() + "/" + id }
+
+func (l *links) object(bucketID, key string) string {
+	return l.base() + "/" + bucketID + "/" + escapeKeyPath(key)
 }
 
 // escapeKeyPath percent-encodes a key per path segment like Python's
@@ -78,7 +85,7 @@ func nullIfZero(n int64) *int64 {
 	return &n
 }
 
-func (l links) bucketJSON(b *storage.Bucket) srvBucket {
+func (l *links) bucketJSON(b *storage.Bucket) srvBucket {
 	self := l.bucket(b.ID)
 	return srvBucket{
 		ID: b.ID, Name: b.Name, Location: b.Location, StorageClass: b.StorageClass, Tags: nonNilMap(b.Tags), Size: b.Size,
@@ -107,7 +114,7 @@ type srvObject struct {
 	Links        map[string]string `json:"links"`
 }
 
-func (l links) objectJSON(v *storage.ObjectVersion) srvObject {
+func (l *links) objectJSON(v *storage.ObjectVersion) srvObject {
 	self := l.object(v.BucketID, v.Key)
 	version := self + "?versionId=" + v.VersionID
 	o := srvObject{
@@ -117,9 +124,7 @@ func (l links) objectJSON(v *storage.ObjectVersion) srvObject {
 		Links: map[string]string{"version": version},
 	}
 	o.Tags = nonNilMap(o.Tags)
-	if v.File != nil && v.File.MD5 == "" && l.md5 != nil {
-		l.md5(v)
-	}
+	l.fillMD5(v)
 	if f := v.File; f != nil {
 		if f.ID != "" {
 			o.FileID = &f.ID
@@ -156,7 +161,7 @@ type srvMultipart struct {
 	Links          map[string]string `json:"links"`
 }
 
-func (l links) multipartJSON(m *storage.Multipart) srvMultipart {
+func (l *links) multipartJSON(m *storage.Multipart) srvMultipart {
 	obj := l.object(m.BucketID, m.Key)
 	j := srvMultipart{
 		ID: m.UploadID, Bucket: m.BucketID, Key: m.Key, Completed: m.Completed,

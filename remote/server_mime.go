@@ -68,7 +68,8 @@ var servedAsText = map[string]bool{
 // script-capable and markup types become text/plain, the rest octet-stream,
 // so a download can never run in the server's origin.
 func sanitizeMimetype(mt, key string) string {
-	mt = strings.ToLower(strings.TrimSpace(strings.SplitN(mt, ";", 2)[0]))
+	mt, _, _ = strings.Cut(mt, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
 	switch {
 	case servedWhitelist[mt]:
 		return mt

@@ -272,8 +272,8 @@ func (s *Server) ifMatchOf(rq *srvReq, b *storage.Bucket, key string) (string, e
 		if err != nil {
 			return "", err
 		}
-		if head.File != nil && head.File.MD5 == "" && rq.links.md5 != nil {
-			rq.links.md5(head)
+		if head.File != nil && head.File.MD5 == "" {
+			rq.links.fillMD5(head)
 		}
 		if v != "*" && (head.File == nil || head.File.MD5 != v) {
 			return "", errPrecondition("head checksum is not " + v)
