@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -71,6 +73,8 @@ type badgerDB struct {
 	db       *badger.DB
 	dir      string
 	syncEach bool
+	readOnly bool
+	logs     logFiles
 }
 
 var (
@@ -118,7 +122,7 @@ func OpenBadger(dir string, o BadgerOptions) (DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata: open badger in %s: %w", dir, err)
 	}
-	return &badgerDB{db: db, dir: dir, syncEach: o.SyncWrites && !o.ReadOnly}, nil
+	return &badgerDB{db: db, dir: dir, syncEach: o.SyncWrites && !o.ReadOnly, readOnly: o.ReadOnly}, nil
 }
 
 func (b *badgerDB) View(fn func(tx Tx) error) error {
@@ -138,43 +142,166 @@ func (b *badgerDB) UpdateNoSync(fn func(tx Tx) error) error {
 	return mapBadgerErr(b.db.Update(func(txn *badger.Txn) error { return fn(badgerTx{txn}) }))
 }
 
-// Sync makes every earlier commit durable. badger's own Sync covers the
-// active memtable's log and the current value-log file (a value-log file is
-// synced when it is rotated). It misses a memtable that filled up and was
-// rotated since the commit (its log stays unsynced until the memtable is
-// flushed into a synced table), so the logs of all memtables still on disk
-// are fdatasynced too; a clean one costs almost nothing.
+// Sync makes every earlier commit durable: it fdatasyncs the logs badger
+// wrote them to, the write-ahead log of every memtable still on disk and
+// the current value-log file, concurrently. badger's own Sync would msync
+// the same two current files one after the other, and would miss a
+// memtable rotated since the commit (its log stays unsynced until the
+// memtable is flushed into a synced table). A rotated value-log file was
+// synced by badger when it was rotated.
 func (b *badgerDB) Sync() error {
-	if err := b.db.Sync(); err != nil {
-		return fmt.Errorf("metadata: sync: %w", err)
+	if b.readOnly {
+		return nil
 	}
-	d, err := os.Open(b.dir)
+	b.logs.mu.Lock()
+	defer b.logs.mu.Unlock()
+	files, err := b.logs.refresh(b.dir)
 	if err != nil {
 		return fmt.Errorf("metadata: sync: %w", err)
 	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
+	if len(files) == 0 {
+		return nil
+	}
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files[1:] {
+		wg.Go(func() { errs[i+1] = unix.Fdatasync(int(f.Fd())) })
+	}
+	errs[0] = unix.Fdatasync(int(files[0].Fd()))
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("metadata: sync: %w", err)
 	}
-	for _, n := range names {
-		if !strings.HasSuffix(n, ".mem") {
+	b.logs.dropRemoved()
+	return nil
+}
+
+// logFiles are the open log files of a badger directory that Sync covers.
+type logFiles struct {
+	mu      sync.Mutex
+	scanned bool
+	mems    map[int64]*os.File // memtable logs by file id
+	maxMem  int64
+	vlog    *os.File // the newest value-log file
+	vlogFid int64
+}
+
+// refresh opens the log files created since the last call and returns the
+// files to sync, the newest value log first. badger numbers both kinds of
+// files consecutively, so after one directory scan probing the next number
+// finds new ones without listing the directory each time.
+func (l *logFiles) refresh(dir string) ([]*os.File, error) {
+	if !l.scanned {
+		l.mems = map[int64]*os.File{}
+		l.maxMem, l.vlogFid = -1, -1
+		d, err := os.Open(dir)
+		if err != nil {
+			return nil, err
+		}
+		names, err := d.Readdirnames(-1)
+		d.Close()
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			if fid, ok := logFid(n, ".mem"); ok {
+				if err := l.openMem(dir, fid); err != nil {
+					return nil, err
+				}
+			} else if fid, ok := logFid(n, ".vlog"); ok && fid > l.vlogFid {
+				l.vlogFid = fid
+			}
+		}
+		if l.vlogFid >= 0 {
+			f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("%06d.vlog", l.vlogFid)), os.O_RDWR, 0)
+			if err != nil {
+				return nil, err
+			}
+			l.vlog = f
+		}
+		l.scanned = true
+	}
+	for {
+		err := l.openMem(dir, l.maxMem+1)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	for {
+		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("%06d.vlog", l.vlogFid+1)), os.O_RDWR, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if l.vlog != nil {
+			// badger synced it when it rotated; once more costs nothing.
+			err := unix.Fdatasync(int(l.vlog.Fd()))
+			l.vlog.Close()
+			if err != nil {
+				f.Close()
+				return nil, err
+			}
+		}
+		l.vlog, l.vlogFid = f, l.vlogFid+1
+	}
+	files := make([]*os.File, 0, len(l.mems)+1)
+	if l.vlog != nil {
+		files = append(files, l.vlog)
+	}
+	for _, f := range l.mems {
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+func (l *logFiles) openMem(dir string, fid int64) error {
+	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("%05d.mem", fid)), os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	l.mems[fid] = f
+	l.maxMem = max(l.maxMem, fid)
+	return nil
+}
+
+// dropRemoved closes the logs of memtables badger has flushed and deleted.
+func (l *logFiles) dropRemoved() {
+	for fid, f := range l.mems {
+		if fid == l.maxMem {
 			continue
 		}
-		f, err := os.Open(filepath.Join(b.dir, n))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // flushed into a table and removed meanwhile
-		}
-		if err != nil {
-			return fmt.Errorf("metadata: sync: %w", err)
-		}
-		err = unix.Fdatasync(int(f.Fd()))
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("metadata: sync %s: %w", n, err)
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err == nil && st.Nlink == 0 {
+			f.Close()
+			delete(l.mems, fid)
 		}
 	}
-	return nil
+}
+
+func (l *logFiles) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, f := range l.mems {
+		f.Close()
+	}
+	if l.vlog != nil {
+		l.vlog.Close()
+	}
+	l.mems, l.vlog, l.scanned = nil, nil, false
+}
+
+func logFid(name, ext string) (int64, bool) {
+	num, ok := strings.CutSuffix(name, ext)
+	if !ok {
+		return 0, false
+	}
+	fid, err := strconv.ParseInt(num, 10, 64)
+	return fid, err == nil
 }
 
 func (b *badgerDB) Close() error {
@@ -182,6 +309,7 @@ func (b *badgerDB) Close() error {
 	if b.syncEach {
 		err = b.Sync()
 	}
+	b.logs.close()
 	return errors.Join(err, b.db.Close())
 }
 

@@ -29,6 +29,10 @@ import (
 // batch covers the blobs of every record committed up to that batch. A
 // NoSync batch leaves the work to the next synced batch, to Store.Sync, or
 // to a background sync at most flushDelay later.
+//
+// The sync of a batch runs in a second goroutine while the writer commits
+// the next batches, and one sync then covers all of them: the disk's
+// latency is paid once per round, not once per batch.
 type committer struct {
 	db       metadata.DB
 	syncer   metadata.Syncer // nil: db.Update is durable by itself
@@ -44,11 +48,18 @@ type committer struct {
 	stopped chan struct{}
 
 	// Owned by the run goroutine.
-	lastSeq  uint64   // newest committed event
-	lastVer  uint64   // newest version sequence handed out
-	dirty    bool     // NoSync commits not yet synced
-	deferred []func() // after-commit actions of NoSync ops, run once synced
-	armed    bool     // a background sync is scheduled
+	lastSeq uint64 // newest committed event
+	lastVer uint64 // newest version sequence handed out
+
+	// The sync goroutine (runSync) takes committed batches from syncCh.
+	syncCh   chan syncJob
+	syncDone chan struct{}
+	smu      sync.Mutex // guards the fields below
+	scond    *sync.Cond // signalled when inflight drops
+	inflight int        // batches handed to the sync goroutine, not acknowledged
+	dirty    bool       // NoSync commits not yet synced
+	deferred []func()   // after-commit actions of NoSync ops, run once synced
+	armed    bool       // a background sync is scheduled
 	timer    *time.Timer
 
 	// notify is closed (and replaced) whenever events commit.
@@ -91,6 +102,8 @@ var errBatchAborted = errors.New("storage: batch aborted")
 func newCommitter(db metadata.DB, maxBatch int) (*committer, error) {
 	c := &committer{db: db, maxBatch: maxBatch, ch: make(chan *request, 256), done: make(chan struct{}), stopped: make(chan struct{}), notify: make(chan struct{})}
 	c.syncer, _ = db.(metadata.Syncer)
+	c.scond = sync.NewCond(&c.smu)
+	c.syncCh, c.syncDone = make(chan syncJob, 256), make(chan struct{})
 	c.flushBlobs = func() error { return nil }
 	if err := db.View(func(tx metadata.Tx) error {
 		var err error
@@ -100,6 +113,7 @@ func newCommitter(db metadata.DB, maxBatch int) (*committer, error) {
 		return nil, err
 	}
 	c.seen = c.lastSeq
+	go c.runSync()
 	go c.run()
 	return c, nil
 }
@@ -155,9 +169,13 @@ func (c *committer) close() {
 func (c *committer) run() {
 	defer close(c.done)
 	defer func() {
+		close(c.syncCh)
+		<-c.syncDone
+		c.smu.Lock()
 		if c.timer != nil {
 			c.timer.Stop()
 		}
+		c.smu.Unlock()
 	}()
 	var carry *request // received but did not fit the previous batch
 	for {
@@ -195,6 +213,15 @@ func (c *committer) run() {
 // it (and every NoSync commit before it) durable before acknowledging.
 func (c *committer) process(batch []*request) {
 	sync := c.syncer != nil && slices.ContainsFunc(batch, func(r *request) bool { return !r.noSync })
+	if c.syncer != nil && slices.ContainsFunc(batch, func(r *request) bool { return r.noSync }) {
+		// A sync in flight could catch NoSync records whose blobs are not
+		// flushed yet: wait for it (it takes a millisecond or so).
+		c.smu.Lock()
+		for c.inflight > 0 {
+			c.scond.Wait()
+		}
+		c.smu.Unlock()
+	}
 	if sync {
 		if err := c.flushBlobs(); err != nil {
 			for _, r := range batch {
@@ -205,66 +232,117 @@ func (c *committer) process(batch []*request) {
 	}
 	ok := c.commit(batch)
 	if c.syncer == nil {
-		c.publish()
+		c.publish(c.lastSeq)
 		for _, r := range ok {
 			r.done <- nil
 		}
 		return
 	}
 	if !sync {
-		c.publish()
+		c.smu.Lock()
 		for _, r := range ok {
 			c.deferred = append(c.deferred, r.after...)
 			r.after = nil
 			c.dirty = true
-			r.done <- nil
 		}
 		if c.dirty && !c.armed {
 			c.armed = true
 			c.timer = time.AfterFunc(flushDelay, func() { c.sync() })
 		}
+		c.smu.Unlock()
+		c.publish(c.lastSeq)
+		for _, r := range ok {
+			r.done <- nil
+		}
 		return
 	}
-	ops := slices.ContainsFunc(ok, func(r *request) bool { return r.fn != nil })
-	var err error
-	if c.dirty || ops {
-		err = c.syncer.Sync()
-		if errors.Is(err, syscall.ENOSPC) {
-			err = fmt.Errorf("%w: metadata sync: %v", ErrNoSpace, err)
+	// The sync runs in its own goroutine while this one commits the next
+	// batch, and covers every batch committed meanwhile at once.
+	c.smu.Lock()
+	c.inflight++
+	c.smu.Unlock()
+	c.syncCh <- syncJob{reqs: ok, seq: c.lastSeq}
+}
+
+// syncJob is a committed batch waiting for the sync that acknowledges it.
+type syncJob struct {
+	reqs []*request
+	seq  uint64 // newest event seq of the batch
+}
+
+// runSync syncs committed batches: one DB sync for all the jobs queued,
+// then their acknowledgements, events and deferred actions.
+func (c *committer) runSync() {
+	defer close(c.syncDone)
+	for job := range c.syncCh {
+		jobs := []syncJob{job}
+	drain:
+		for {
+			select {
+			case j, ok := <-c.syncCh:
+				if !ok {
+					break drain
+				}
+				jobs = append(jobs, j)
+			default:
+				break drain
+			}
 		}
-	}
-	if err == nil {
-		c.dirty = false
-		c.armed = false
-		for _, f := range c.deferred {
-			f()
+		c.smu.Lock()
+		dirty, deferred := c.dirty, c.deferred
+		c.dirty, c.deferred, c.armed = false, nil, false
+		c.smu.Unlock()
+		ops := dirty
+		for _, j := range jobs {
+			ops = ops || slices.ContainsFunc(j.reqs, func(r *request) bool { return r.fn != nil })
 		}
-		c.deferred = nil
-	}
-	if err != nil {
-		c.dirty = true
-	}
-	c.publish()
-	for _, r := range ok {
-		if r.noSync && err != nil {
-			// Committed as asked; its actions wait for a sync that works.
-			c.deferred = append(c.deferred, r.after...)
-			r.after = nil
-			r.done <- nil
-			continue
+		var err error
+		if ops {
+			err = c.syncer.Sync()
+			if errors.Is(err, syscall.ENOSPC) {
+				err = fmt.Errorf("%w: metadata sync: %v", ErrNoSpace, err)
+			}
 		}
-		r.done <- err
+		if err != nil {
+			c.smu.Lock()
+			c.dirty = true
+			c.deferred = append(deferred, c.deferred...)
+			c.smu.Unlock()
+		} else {
+			for _, f := range deferred {
+				f()
+			}
+		}
+		c.publish(jobs[len(jobs)-1].seq)
+		for _, j := range jobs {
+			for _, r := range j.reqs {
+				if r.noSync && err != nil {
+					// Committed as asked; its actions wait for a sync that works.
+					c.smu.Lock()
+					c.deferred = append(c.deferred, r.after...)
+					c.smu.Unlock()
+					r.after = nil
+					r.done <- nil
+					continue
+				}
+				r.done <- err
+			}
+		}
+		c.smu.Lock()
+		c.inflight -= len(jobs)
+		c.scond.Broadcast()
+		c.smu.Unlock()
 	}
 }
 
-// publish wakes the Events waiters when events committed. A synced batch
-// publishes only once durable, so a consumer never acts on an event a power
-// loss could take back unless that event was written with NoSync.
-func (c *committer) publish() {
+// publish wakes the Events waiters when events up to seq committed. A
+// synced batch publishes only once durable, so a consumer never acts on an
+// event a power loss could take back unless it was written with NoSync.
+func (c *committer) publish(seq uint64) {
 	c.nmu.Lock()
 	defer c.nmu.Unlock()
-	if c.seen != c.lastSeq {
-		c.seen = c.lastSeq
+	if seq > c.seen {
+		c.seen = seq
 		close(c.notify)
 		c.notify = make(chan struct{})
 	}
