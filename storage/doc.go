@@ -21,7 +21,9 @@
 // Writing. Every change of the index is an op run by one writer goroutine
 // (commit.go): ops that arrive while a commit is in flight share the next
 // transaction, so concurrent puts are group-committed (one synced badger
-// commit for many objects) and never conflict. The same writer assigns the
+// commit for many objects) and never conflict. The sync of committed
+// batches runs in a second goroutine while the writer commits the next
+// ones; a put is acknowledged once a sync covering its batch returned. The same writer assigns the
 // event sequence and the version clock, so both follow commit order. Each
 // change writes its event (S3-shaped names, origin from the context) in the
 // same transaction: the outbox. Events, Cursor and Ack serve consumers.

@@ -17,6 +17,8 @@ type hasher struct {
 	b3  *blake3.Hasher
 	md5 hash.Hash // nil: MD5 is left to the background checksummer
 	n   int64
+	// md5buf is the MD5 state a pooled hasher keeps between uses.
+	md5buf hash.Hash
 	// md5Limit, when > 0, drops MD5 once the stream passes it (a put of
 	// unknown size starts hashing MD5 and gives up if the object is large).
 	md5Limit int64
@@ -24,13 +26,27 @@ type hasher struct {
 
 func newHasher() *hasher { return &hasher{b3: blake3.New(), md5: md5.New()} }
 
-// newHasherMD5 is newHasher, with MD5 only if withMD5.
+// newHasherMD5 is newHasher, with MD5 only if withMD5, taken from a pool:
+// a BLAKE3 hasher is ~10 KiB, too much to allocate for every small put.
+// Give it back with release once its sums are read.
 func newHasherMD5(withMD5 bool) *hasher {
-	h := &hasher{b3: blake3.New()}
+	h := hasherPool.Get().(*hasher)
+	h.b3.Reset()
+	h.n, h.md5Limit, h.md5 = 0, 0, nil
 	if withMD5 {
-		h.md5 = md5.New()
+		h.md5buf.Reset()
+		h.md5 = h.md5buf
 	}
 	return h
+}
+
+var hasherPool = sync.Pool{New: func() any { return &hasher{b3: blake3.New(), md5buf: md5.New()} }}
+
+// release returns a hasher from newHasherMD5 to the pool.
+func (h *hasher) release() {
+	if h.md5buf != nil {
+		hasherPool.Put(h)
+	}
 }
 
 func (h *hasher) Write(p []byte) (int, error) {

@@ -244,6 +244,7 @@ func (s *Store) writeContent(ctx context.Context, b *Bucket, lr io.Reader, opts 
 			}
 			h.Write(data)
 			file.MD5, file.BLAKE3 = h.sums()
+			h.release()
 			file.Size, file.Inline, file.URI = int64(n), true, "inline:"+file.ID
 			return file, data, nil, nil
 		case err != nil:
@@ -277,6 +278,7 @@ func (s *Store) writeContent(ctx context.Context, b *Bucket, lr io.Reader, opts 
 	}
 	file.MD5, file.BLAKE3 = h.sums()
 	file.Size, file.Location, file.URI = h.n, b.Location, blobURI(be, file.ID)
+	h.release()
 	return file, nil, be, nil
 }
 
