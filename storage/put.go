@@ -97,8 +97,15 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 	if err := validateTags(opts.Tags); err != nil {
 		return nil, wrapErr(err)
 	}
+	// Content announced small enough to be inline is read before any
+	// check: the commit checks everything anyway, and reading at most
+	// InlineSize bytes first costs less than a read transaction.
+	small := opts.Size >= 0 && s.opts.InlineSize > 0 && opts.Size <= s.opts.InlineSize
 	var b *Bucket
 	err := s.view(func(tx metadata.Tx) error {
+		if small {
+			return nil
+		}
 		var err error
 		if b, err = resolveBucket(tx, bucket); err != nil {
 			return err
@@ -120,7 +127,10 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 	if err != nil {
 		return nil, wrapErr(err)
 	}
-	limit, kind := sizeLimit(b)
+	limit, kind := int64(-1), error(nil)
+	if !small {
+		limit, kind = sizeLimit(b)
+	}
 	if opts.Size >= 0 && (limit < 0 || opts.Size < limit) {
 		// Read one byte past the announced size to detect a longer body.
 		limit, kind = opts.Size, fmt.Errorf("%w: content longer than announced size %d", ErrInvalid, opts.Size)
@@ -160,6 +170,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 		if err := checkIfMatch(opts.IfMatch, head); err != nil {
 			return err
 		}
+		file.StorageClass = b.StorageClass
 		f, err := s.linkOrAddFile(tx, c, file, data, be)
 		if err != nil {
 			return err
@@ -219,9 +230,9 @@ func (s *Store) writeContent(ctx context.Context, b *Bucket, lr io.Reader, opts 
 	if size < 0 && !inMD5 {
 		h.md5Limit = md5Max
 	}
-	file := &metadata.FileRecord{
-		FileInstance: FileInstance{ID: uuid.NewString(), Readable: true, StorageClass: b.StorageClass},
-	}
+	// b is nil for content announced small enough to be inline; the
+	// commit sets the storage class.
+	file := &metadata.FileRecord{FileInstance: FileInstance{ID: uuid.NewString(), Readable: true}}
 	var prefix []byte
 	if s.opts.InlineSize > 0 && size <= s.opts.InlineSize {
 		// One byte more than fits inline tells whether the content does.
@@ -249,6 +260,9 @@ func (s *Store) writeContent(ctx context.Context, b *Bucket, lr io.Reader, opts 
 			return file, data, nil, nil
 		case err != nil:
 			return nil, nil, nil, err
+		case size >= 0:
+			// ReadFull drops the reader's error once the buffer is full.
+			return nil, nil, nil, fmt.Errorf("%w: content longer than announced size %d", ErrInvalid, size)
 		}
 		prefix = buf
 	}
