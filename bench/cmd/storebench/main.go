@@ -43,7 +43,7 @@ func main() {
 	flag.StringVar(&c.dir, "dir", "/var/tmp/storebench", "scratch directory (on the disk to measure)")
 	flag.IntVar(&c.runs, "runs", 5, "runs per measurement (the median is reported)")
 	flag.Int64Var(&c.bigSize, "big", 1<<30, "size of the large object in bytes (a multiple of 1 MiB)")
-	flag.IntVar(&c.smallFiles, "small-files", 4000, "4 KiB files per run of the small-put test")
+	flag.IntVar(&c.smallFiles, "small-files", 8000, "4 KiB files per run of the small-put test")
 	flag.IntVar(&c.concurrency, "concurrency", 16, "writers in the small-put test")
 	flag.IntVar(&c.listSmall, "list-small", 10_000, "keys in the small listing bucket")
 	flag.IntVar(&c.listLarge, "list-large", 1_000_000, "keys in the large listing bucket")
