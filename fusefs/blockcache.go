@@ -136,6 +136,7 @@ type BlockCacheStats struct {
 const blockTrailer = 8 // CRC-32C + magic
 
 var (
+	blockBufs  = sync.Pool{New: func() any { return new([]byte) }}
 	blockMagic = [4]byte{'b', 'f', 'c', '1'}
 	castagnoli = crc32.MakeTable(crc32.Castagnoli)
 )
@@ -367,15 +368,17 @@ func (c *BlockCache) openVerified(name string, want int64, verified bool) (*os.F
 
 // checkBlock verifies the CRC-32C trailer of a block file of n data bytes.
 func checkBlock(f *os.File, n int64) error {
-	h := crc32.New(castagnoli)
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, n)); err != nil {
+	bp := blockBufs.Get().(*[]byte)
+	defer blockBufs.Put(bp)
+	if int64(cap(*bp)) < n+blockTrailer {
+		*bp = make([]byte, n+blockTrailer)
+	}
+	buf := (*bp)[:n+blockTrailer]
+	if _, err := f.ReadAt(buf, 0); err != nil {
 		return err
 	}
-	var tr [blockTrailer]byte
-	if _, err := f.ReadAt(tr[:], n); err != nil {
-		return err
-	}
-	if [4]byte(tr[4:]) != blockMagic || binary.LittleEndian.Uint32(tr[:4]) != h.Sum32() {
+	tr := buf[n:]
+	if [4]byte(tr[4:]) != blockMagic || binary.LittleEndian.Uint32(tr[:4]) != crc32.Checksum(buf[:n], castagnoli) {
 		return errors.New("checksum mismatch")
 	}
 	return nil
@@ -503,14 +506,20 @@ func (c *BlockCache) storeBlock(r io.Reader, name string, n int64) error {
 	if err != nil {
 		return err
 	}
-	h := crc32.New(castagnoli)
-	k, err := io.CopyN(io.MultiWriter(tmp, h), r, n)
-	c.fetchedBytes.Add(k)
+	// The whole block in one buffer: one write, one CRC pass, no 32 KiB
+	// copy loop.
+	bp := blockBufs.Get().(*[]byte)
+	defer blockBufs.Put(bp)
+	if int64(cap(*bp)) < n+blockTrailer {
+		*bp = make([]byte, n+blockTrailer)
+	}
+	buf := (*bp)[:n+blockTrailer]
+	k, err := io.ReadFull(r, buf[:n])
+	c.fetchedBytes.Add(int64(k))
 	if err == nil {
-		var tr [blockTrailer]byte
-		binary.LittleEndian.PutUint32(tr[:4], h.Sum32())
-		copy(tr[4:], blockMagic[:])
-		_, err = tmp.Write(tr[:])
+		binary.LittleEndian.PutUint32(buf[n:], crc32.Checksum(buf[:n], castagnoli))
+		copy(buf[n+4:], blockMagic[:])
+		_, err = tmp.Write(buf)
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
