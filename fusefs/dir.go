@@ -398,7 +398,7 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		return 0
 	}
 	d.m.markOwn(bucket, key)
-	if _, err := d.m.store.Delete(d.m.ctx(ctx), bucket, key, storage.DeleteOptions{}); err != nil {
+	if err := d.m.deleteKeyQueued(d.m.ctx(ctx), bucket, key); err != nil {
 		return toErrno(err)
 	}
 	d.m.markOwn(bucket, key)

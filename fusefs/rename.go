@@ -82,7 +82,7 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 			}
 		}
 		if fn == nil || !fn.pending() {
-			if err := d.m.moveKey(ctx2, bucket, srcKey, dstKey); err != nil {
+			if err := d.m.moveKeyQueued(ctx2, bucket, srcKey, dstKey); err != nil {
 				return toErrno(err)
 			}
 		}

@@ -67,6 +67,8 @@ type wbState struct {
 	err      error
 	errSeq   uint64
 	attempts int
+	held     int                // Rename/Remove in progress: no uploads
+	cancel   context.CancelFunc // cancels the upload in flight
 }
 
 const wbFid = "wb"
@@ -170,7 +172,7 @@ func (wb *WriteBack) load() error {
 }
 
 func (wb *WriteBack) enqueueLocked(k wbKey, st *wbState) {
-	if st.queued || st.busy || len(st.entries) == 0 {
+	if st.queued || st.busy || st.held > 0 || len(st.entries) == 0 {
 		return
 	}
 	st.queued = true
@@ -334,18 +336,22 @@ func (wb *WriteBack) worker(ctx context.Context) {
 		wb.queue = wb.queue[1:]
 		st := wb.keys[k]
 		st.queued = false
-		if st.busy || len(st.entries) == 0 {
+		if st.busy || st.held > 0 || len(st.entries) == 0 {
 			wb.mu.Unlock()
 			continue
 		}
 		st.busy = true
 		e := st.entries[len(st.entries)-1]
+		uctx, ucancel := context.WithCancel(ctx)
+		st.cancel = ucancel
 		wb.mu.Unlock()
 
-		err := wb.upload(ctx, e)
+		err := wb.upload(uctx, e)
+		cancelled := uctx.Err() != nil // by a Rename or Remove (or Close)
+		ucancel()
 
 		wb.mu.Lock()
-		st.busy = false
+		st.busy, st.cancel = false, nil
 		var done []*wbEntry
 		switch {
 		case err == nil:
@@ -359,6 +365,9 @@ func (wb *WriteBack) worker(ctx context.Context) {
 			st.err, st.attempts = nil, 0
 			wb.enqueueLocked(k, st)
 		case ctx.Err() != nil:
+		case cancelled:
+			// Cancelled by a Rename or Remove of the key, which re-queues
+			// what is left when it is done.
 		case wb.opts.retryable(err):
 			st.attempts++
 			d := wb.opts.backoff(st.attempts, err)

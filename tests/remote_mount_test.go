@@ -31,7 +31,8 @@ import (
 )
 
 // serverTap wraps the server's handler: it counts content GETs and
-// multipart part uploads, can refuse uploads (503, retryable) and can make
+// multipart part uploads, can refuse uploads (PUTs and multipart calls:
+// 503, retryable; other calls still work) and can make
 // content GETs go silent half-way, like a server that went away.
 type serverTap struct {
 	h          http.Handler
@@ -60,8 +61,9 @@ func (s *serverTap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if files && (r.Method == http.MethodPut || r.Method == http.MethodPost) {
-		if q.Has("partNumber") || q.Has("part_number") {
+	upload := r.Method == http.MethodPut || r.Method == http.MethodPost && (q.Has("uploads") || q.Has("uploadId"))
+	if files && upload {
+		if q.Has("partNumber") {
 			s.parts.Add(1)
 		}
 		if s.refusePut.Load() {
@@ -476,5 +478,60 @@ func TestRemoteMountResumesAfterRestart(t *testing.T) {
 	}
 	if m.wb.Pending() != 0 {
 		t.Fatalf("%d uploads still pending", m.wb.Pending())
+	}
+}
+
+// A queued file that is renamed is uploaded under its new name (the save
+// pattern "write a temporary file, rename it over the original"); a queued
+// file that is removed never reaches the server; a newer queued content of
+// a file that is on the server follows it through a rename.
+func TestRemoteMountRenameAndUnlinkOfQueuedFiles(t *testing.T) {
+	e := newRemoteEnv(t)
+	m := e.mount()
+	bdir := filepath.Join(m.dir, "b")
+	p := func(k string) string { return filepath.Join(bdir, k) }
+	if err := writeThrough(t, p("doc"), []byte("v1"), true); err != nil {
+		t.Fatal(err)
+	}
+	e.tap.refusePut.Store(true) // everything below stays queued
+	if err := writeThrough(t, p(".doc.tmp"), []byte("v2"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p(".doc.tmp"), p("doc")); err != nil {
+		t.Fatalf("rename of a queued file over an uploaded one: %v", err)
+	}
+	if err := writeThrough(t, p("scratch"), []byte("temporary"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(p("scratch")); err != nil {
+		t.Fatalf("unlink of a queued file: %v", err)
+	}
+	if _, err := os.Stat(p("scratch")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("removed queued file still there: %v", err)
+	}
+	if err := writeThrough(t, p("a"), []byte("a2"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p("a"), p("b")); err != nil {
+		t.Fatalf("rename of a queued file: %v", err)
+	}
+	for k, want := range map[string]string{"doc": "v2", "b": "a2"} {
+		if got, err := os.ReadFile(p(k)); err != nil || string(got) != want {
+			t.Fatalf("%s in the mount: %q, %v; want %q", k, got, err, want)
+		}
+	}
+	e.tap.refusePut.Store(false)
+	e.unmount(m) // the rest happens after a restart, from the journal
+	m = e.mount()
+	e.serverHas("doc", []byte("v2"))
+	e.serverHas("b", []byte("a2"))
+	deadline := time.Now().Add(10 * time.Second)
+	for m.wb.Pending() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, k := range []string{".doc.tmp", "scratch", "a"} {
+		if got, err := e.serverContent(k); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("server has %s = %q (%v); it was renamed or removed before its upload", k, got, err)
+		}
 	}
 }

@@ -1,0 +1,55 @@
+package fusefs
+
+import (
+	"context"
+
+	"github.com/bucketfs/bucketfs/storage"
+)
+
+// writeBackChecker is an optional ability of a WriteBack: refuse, before a
+// file is staged, content its bucket can never accept, so close(2) reports
+// EFBIG or EDQUOT at once instead of an upload failing in the background.
+// The content then stays staged in the mount, as after any failed commit.
+type writeBackChecker interface {
+	Check(ctx context.Context, bucket, key string, size int64) error
+}
+
+// checkWriteBack runs the WriteBack's check when it has one.
+func checkWriteBack(ctx context.Context, wb WriteBack, bucket, key string, size int64) error {
+	if c, ok := wb.(writeBackChecker); ok {
+		return c.Check(ctx, bucket, key, size)
+	}
+	return nil
+}
+
+// writeBackNamespace is an optional ability of a WriteBack: renames and
+// deletes of keys whose content is still queued. The WriteBack runs the
+// store change (move, del) while no upload of the keys is in flight and
+// then moves or drops the queued content, so a saved-then-renamed file is
+// uploaded under its new name and a saved-then-removed one never comes
+// back.
+type writeBackNamespace interface {
+	Rename(ctx context.Context, bucket, src, dst string, move func() error) error
+	Remove(ctx context.Context, bucket, key string, del func() error) error
+}
+
+// moveKeyQueued is moveKey through the WriteBack's queue when it has one.
+func (m *mountFS) moveKeyQueued(ctx context.Context, bucket, src, dst string) error {
+	move := func() error { return m.moveKey(ctx, bucket, src, dst) }
+	if ns, ok := m.opts.WriteBack.(writeBackNamespace); ok {
+		return ns.Rename(ctx, bucket, src, dst, move)
+	}
+	return move()
+}
+
+// deleteKeyQueued writes a delete marker for key, dropping queued content.
+func (m *mountFS) deleteKeyQueued(ctx context.Context, bucket, key string) error {
+	del := func() error {
+		_, err := m.store.Delete(ctx, bucket, key, storage.DeleteOptions{})
+		return err
+	}
+	if ns, ok := m.opts.WriteBack.(writeBackNamespace); ok {
+		return ns.Remove(ctx, bucket, key, del)
+	}
+	return del()
+}
