@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/bucketfs/bucketfs/storage"
+	"golang.org/x/sys/unix"
 )
 
 // BlockCacheOptions configure a BlockCache. Zero fields take the values of
@@ -114,9 +115,10 @@ type BlockCache struct {
 }
 
 type cacheEnt struct {
-	name     string
-	size     int64 // bytes on disk, trailer included
-	verified bool  // the trailer was checked since this process started
+	name       string
+	size       int64 // bytes on disk, trailer included
+	verified   bool  // the trailer was checked since this process started
+	prefetched bool  // read into the page cache ahead of a sequential reader
 }
 
 // blockFlight is one block being fetched; done closes when err is set or
@@ -399,9 +401,13 @@ func (c *BlockCache) readAhead(s *blockSource, idx int64) {
 		return
 	}
 	first := int64(-1)
+	var warm []*cacheEnt
 	for i := idx + 1; i <= last; i++ {
 		name := c.blockName(s.id, i)
-		if _, ok := c.ents[name]; ok {
+		if el, ok := c.ents[name]; ok {
+			if e := el.Value.(*cacheEnt); !e.prefetched {
+				warm = append(warm, e)
+			}
 			continue
 		}
 		if _, ok := c.flights[name]; ok {
@@ -410,6 +416,7 @@ func (c *BlockCache) readAhead(s *blockSource, idx int64) {
 		first = i
 		break
 	}
+	c.prefetchLocked(warm)
 	if first < 0 || (first-idx-1)*2 >= ra && last-idx == ra {
 		return
 	}
@@ -419,6 +426,52 @@ func (c *BlockCache) readAhead(s *blockSource, idx int64) {
 		return // every background slot is busy: the reader will fetch itself
 	}
 	c.startRunLocked(s, first, int(last-first+1), true)
+}
+
+// prefetchLocked reads cached blocks ahead of a sequential reader in the
+// background, so a reader of a cache whose files left the page cache does
+// not wait for the disk once per block: a block not yet verified in this
+// process is verified (which reads it), a verified one is announced with
+// POSIX_FADV_WILLNEED. It uses a background slot, or does nothing.
+func (c *BlockCache) prefetchLocked(es []*cacheEnt) {
+	if len(es) == 0 {
+		return
+	}
+	select {
+	case c.bg <- struct{}{}:
+	default:
+		return
+	}
+	type job struct {
+		name     string
+		size     int64
+		verified bool
+	}
+	jobs := make([]job, len(es))
+	for i, e := range es {
+		e.prefetched = true
+		jobs[i] = job{e.name, e.size, e.verified}
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer func() { <-c.bg }()
+		for _, j := range jobs {
+			if c.ctx.Err() != nil {
+				return
+			}
+			if !j.verified {
+				if f, err := c.openVerified(j.name, j.size, false); err == nil {
+					f.Close()
+				}
+				continue
+			}
+			if f, err := os.Open(c.path(j.name)); err == nil {
+				_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_WILLNEED)
+				f.Close()
+			}
+		}
+	}()
 }
 
 // startRunLocked registers flights for block first and the following
