@@ -51,7 +51,6 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	n.mu.Unlock()
 
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.rd == nil || h.gen != gen {
 		if h.rd != nil {
 			h.rd.Close()
@@ -59,11 +58,18 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 		}
 		rd, errno := h.openReader(ctx, gen)
 		if errno != 0 {
+			h.mu.Unlock()
 			return nil, errno
 		}
 		h.rd, h.gen = rd, gen
 	}
-	k, err := h.rd.ReadAt(dest, off)
+	rd := h.rd
+	if _, ok := rd.(concurrentReader); ok {
+		h.mu.Unlock() // parallel READs (kernel read-ahead) run in parallel
+	} else {
+		defer h.mu.Unlock()
+	}
+	k, err := rd.ReadAt(dest, off)
 	if err != nil && err != io.EOF {
 		return nil, toErrno(err)
 	}
