@@ -260,6 +260,7 @@ func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 			tail = append(tail, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG, Ino: ch.StableAttr().Ino})
 		}
 	}
+	tail = append(tail, d.m.stagedEntries(bucket, prefix)...) // closed, upload queued
 	return d.m.newListStream(ctx, bucket, prefix, timeZero, head, tail), 0
 }
 

@@ -2,8 +2,10 @@ package fusefs
 
 import (
 	"context"
+	"syscall"
 
 	"github.com/bucketfs/bucketfs/storage"
+	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // writeBackChecker is an optional ability of a WriteBack: refuse, before a
@@ -52,4 +54,24 @@ func (m *mountFS) deleteKeyQueued(ctx context.Context, bucket, key string) error
 		return ns.Remove(ctx, bucket, key, del)
 	}
 	return del()
+}
+
+// writeBackLister is an optional ability of a WriteBack: the names of the
+// files directly under prefix whose content is queued, so a listing shows a
+// new file before its upload has finished.
+type writeBackLister interface {
+	StagedNames(bucket, prefix string) []string
+}
+
+// stagedEntries are the directory entries of queued files under prefix.
+func (m *mountFS) stagedEntries(bucket, prefix string) []fuse.DirEntry {
+	l, ok := m.opts.WriteBack.(writeBackLister)
+	if !ok {
+		return nil
+	}
+	var out []fuse.DirEntry
+	for _, name := range l.StagedNames(bucket, prefix) {
+		out = append(out, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG, Ino: inoOf('f', bucket, prefix+name)})
+	}
+	return out
 }

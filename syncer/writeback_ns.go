@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/bucketfs/bucketfs/metadata"
 	"github.com/bucketfs/bucketfs/storage"
@@ -167,4 +168,21 @@ func (wb *WriteBack) dropSession(ctx context.Context, seq uint64) {
 	}
 	wb.up.abort(context.WithoutCancel(ctx), s)
 	_ = wb.j.delSession(wbFid, rel)
+}
+
+// StagedNames returns the names of the keys directly under prefix (no
+// further "/") that have queued content, for directory listings.
+func (wb *WriteBack) StagedNames(bucket, prefix string) []string {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	var out []string
+	for k, st := range wb.keys {
+		if k.bucket != bucket || len(st.entries) == 0 || !strings.HasPrefix(k.key, prefix) {
+			continue
+		}
+		if name := k.key[len(prefix):]; name != "" && !strings.Contains(name, "/") {
+			out = append(out, name)
+		}
+	}
+	return out
 }

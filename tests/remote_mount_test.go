@@ -520,6 +520,17 @@ func TestRemoteMountRenameAndUnlinkOfQueuedFiles(t *testing.T) {
 			t.Fatalf("%s in the mount: %q, %v; want %q", k, got, err, want)
 		}
 	}
+	ents, err := os.ReadDir(bdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range ents {
+		names = append(names, de.Name())
+	}
+	if strings.Join(names, ",") != "b,doc" {
+		t.Fatalf("listing with queued files: %v, want [b doc]", names)
+	}
 	e.tap.refusePut.Store(false)
 	e.unmount(m) // the rest happens after a restart, from the journal
 	m = e.mount()
