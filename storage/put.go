@@ -270,7 +270,12 @@ func (s *Store) writeContent(ctx context.Context, b *Bucket, lr io.Reader, opts 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	w, err := be.Create(ctx)
+	var w blob.Writer
+	if sc, ok := be.(blob.SizedCreator); ok && size > 0 {
+		w, err = sc.CreateSized(ctx, size)
+	} else {
+		w, err = be.Create(ctx)
+	}
 	if err != nil {
 		return nil, nil, nil, mapBlobErr(err)
 	}

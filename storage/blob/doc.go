@@ -7,6 +7,13 @@
 // under its id; a multipart upload instead Allocates the final blob and
 // writes its parts in place with WriteAt.
 //
+// Writing: a blob of known size of 64 MiB and more (CreateSized) is written
+// with O_DIRECT, from the caller's buffers straight to the disk, which
+// spares the CPU a copy into the page cache; its unaligned tail goes
+// through the cache. Smaller blobs are written through the cache, starting
+// writeback every 8 MiB. NoSync commits (CommitNoSync, Adopt) publish a
+// blob before it is durable and leave the fsync to Flush.
+//
 // Durability: Commit returns only after the bytes and the directory entries
 // naming them are fsynced; WriteAt fdatasyncs before returning. A crash
 // leaves at most temporary files (RemoveTemps) and blobs no file instance

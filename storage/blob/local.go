@@ -75,6 +75,8 @@ type localWriter struct {
 	done bool
 	// written counts bytes; flushed is where early writeback started up to.
 	written, flushed int64
+	// direct: the file is open with O_DIRECT (CreateSized).
+	direct bool
 }
 
 // writebackChunk: a large blob asks the kernel to start writing each chunk
@@ -84,6 +86,9 @@ type localWriter struct {
 const writebackChunk = 8 << 20
 
 func (w *localWriter) Write(p []byte) (int, error) {
+	if w.direct {
+		return w.writeDirect(p)
+	}
 	n, err := w.f.Write(p)
 	if err != nil {
 		return n, wrap("blob: write", err)
