@@ -44,3 +44,19 @@ func (m *mountFS) syncStore(ctx context.Context) error {
 	}
 	return nil
 }
+
+// stillPending reports whether a file created here is not in the store
+// yet, after committing it if every writer has closed it and only the
+// kernel's RELEASE (which would commit it) is outstanding. A listing then
+// shows the file where the store sorts it, as every later listing will:
+// a closed file in the unsorted tail of one listing and in its sorted place
+// in the next would shift the offsets seekdir(3) relies on.
+func (n *fileNode) stillPending(ctx context.Context) bool {
+	if !n.pending() {
+		return false
+	}
+	if err := n.commitClosed(ctx); err != nil {
+		n.m.log.Warn("mount: commit of a closed file before a listing failed", "err", err)
+	}
+	return n.pending()
+}

@@ -256,7 +256,7 @@ func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
 	// Files created here and still open are not in the store yet.
 	var tail []fuse.DirEntry
 	for name, ch := range d.Children() {
-		if fn, ok := ch.Operations().(*fileNode); ok && fn.pending() {
+		if fn, ok := ch.Operations().(*fileNode); ok && fn.stillPending(ctx) {
 			tail = append(tail, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG, Ino: ch.StableAttr().Ino})
 		}
 	}

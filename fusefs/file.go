@@ -23,9 +23,12 @@ type fileNode struct {
 	attr     fileAttr
 	symlink  string
 	unlinked bool
-	st       *openState // nil while no handle is open
-	cacheVer string     // version whose pages the kernel may keep cached
-	gen      uint64     // bumped when the content source changes under open handles
+	// goneBucket, goneKey: where the file was when it was unlinked or
+	// replaced, so an open that raced with that still finds its version.
+	goneBucket, goneKey string
+	st                  *openState // nil while no handle is open
+	cacheVer            string     // version whose pages the kernel may keep cached
+	gen                 uint64     // bumped when the content source changes under open handles
 }
 
 // openState is shared by every open handle of one file node, so all
@@ -89,9 +92,31 @@ func (n *fileNode) commitClosed(ctx context.Context) error {
 }
 
 func (n *fileNode) markUnlinked() {
+	b, k, ok := n.where()
 	n.mu.Lock()
 	n.unlinked = true
+	if ok {
+		n.goneBucket, n.goneKey = b, k
+	}
 	n.mu.Unlock()
+}
+
+// openGoneLocked opens, read-only, the version an unlinked (or replaced)
+// node showed: on a local file system an open that resolved the name
+// before the unlink or rename still opens that file. It fails with ESTALE
+// (the kernel then looks the name up again) when the version is unknown.
+func (n *fileNode) openGoneLocked(ctx context.Context) (*openState, syscall.Errno) {
+	if n.goneKey == "" || n.attr.versionID == "" {
+		return nil, syscall.ESTALE
+	}
+	v, err := n.m.store.Stat(n.m.ctx(ctx), n.goneBucket, n.goneKey, n.attr.versionID)
+	if err != nil {
+		return nil, syscall.ESTALE
+	}
+	st := &openState{exists: true, base: v, attrs: map[string]string{}}
+	maps.Copy(st.attrs, v.Attrs)
+	n.st = st
+	return st, 0
 }
 
 // where returns the bucket and key of the node, or ok=false once unlinked.
@@ -448,11 +473,17 @@ func (n *fileNode) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAtt
 func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.unlinked && n.st == nil {
-		return nil, 0, syscall.ESTALE
-	}
 	writable := flags&syscall.O_ACCMODE != syscall.O_RDONLY
-	st, errno := n.stateLocked(ctx)
+	var st *openState
+	var errno syscall.Errno
+	if n.unlinked && n.st == nil {
+		if writable {
+			return nil, 0, syscall.ESTALE
+		}
+		st, errno = n.openGoneLocked(ctx)
+	} else {
+		st, errno = n.stateLocked(ctx)
+	}
 	if errno != 0 {
 		return nil, 0, errno
 	}

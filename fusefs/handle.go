@@ -91,6 +91,9 @@ func (h *handle) openReader(ctx context.Context, gen uint64) (contentReader, sys
 	if gen != h.openGen {
 		v = nil // replaced through this mount since the open: read the new head
 	}
+	if !ok && v != nil {
+		bucket = v.BucketID // unlinked: the version it showed is still stored
+	}
 	if v == nil {
 		if !ok {
 			return emptyReader{}, 0
