@@ -179,6 +179,14 @@ func (c *BlockCache) load() error {
 		size  int64
 		mtime time.Time
 	}
+	// A cache closed cleanly synced its blocks before writing the marker:
+	// they need no check. The marker goes before anything is served, so a
+	// crash of this run leaves a cache whose blocks are checked again.
+	marker := filepath.Join(c.o.Dir, cleanMarker)
+	trusted := os.Remove(marker) == nil
+	if trusted {
+		syncDir(c.o.Dir)
+	}
 	var all []found
 	err := filepath.WalkDir(c.o.Dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -189,6 +197,9 @@ func (c *BlockCache) load() error {
 				return filepath.SkipDir
 			}
 			return nil
+		}
+		if filepath.Dir(p) == c.o.Dir {
+			return nil // blocks live in the fan-out directories
 		}
 		fi, err := d.Info()
 		if err != nil || !fi.Mode().IsRegular() {
@@ -207,21 +218,56 @@ func (c *BlockCache) load() error {
 		if _, ok := c.ents[f.name]; ok {
 			continue
 		}
-		c.ents[f.name] = c.lru.PushBack(&cacheEnt{name: f.name, size: f.size})
+		c.ents[f.name] = c.lru.PushBack(&cacheEnt{name: f.name, size: f.size, verified: trusted})
 		c.used += f.size
 	}
 	c.evictLocked("")
 	return nil
 }
 
-// Close stops background fetches. Blocks stay on disk for the next start.
+// cleanMarker in the cache directory says the blocks were synced by a
+// clean Close.
+const cleanMarker = "clean"
+
+// Close stops background fetches and syncs the cache, so the next start
+// can trust its blocks without reading each one. Blocks stay on disk.
 func (c *BlockCache) Close() error {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
 	c.closed = true
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
-	return nil
+	f, err := os.Open(c.o.Dir)
+	if err != nil {
+		return err
+	}
+	err = unix.Syncfs(int(f.Fd()))
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("block cache: sync: %w", err)
+	}
+	m, err := os.Create(filepath.Join(c.o.Dir, cleanMarker))
+	if err != nil {
+		return err
+	}
+	err = m.Sync()
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	syncDir(c.o.Dir)
+	return err
+}
+
+// syncDir makes the creation or removal of names in dir durable.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
 }
 
 // Stats returns the cache's counters.
@@ -308,6 +354,10 @@ func (c *BlockCache) openBlock(s *blockSource, idx int64, run int) (*os.File, er
 			}
 			c.mu.Unlock()
 			continue
+		}
+		if c.closed {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%w: block cache closed", syscall.EIO)
 		}
 		if attempt > 3 {
 			// Evicted again as soon as it arrived: a cache far too small.

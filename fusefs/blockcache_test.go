@@ -225,6 +225,7 @@ func TestBlockCacheTornBlockIsRefetched(t *testing.T) {
 	readAll(t, r, len(data), 64<<10)
 	r.Close()
 	c.Close()
+	os.Remove(filepath.Join(dir, cleanMarker)) // as after a crash: no clean close
 	// A crash (or a bad disk) leaves one block with wrong bytes and one cut short.
 	p0 := c.path(c.blockName(contentID(v), 0))
 	p1 := c.path(c.blockName(contentID(v), 1))
