@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/bucketfs/bucketfs/storage"
+	"golang.org/x/sys/unix"
 )
 
 // blockReader serves ReadAt of one remote version from a BlockCache. It is
@@ -67,6 +68,10 @@ func (r *blockReader) ReadAt(p []byte, off int64) (int, error) {
 			return n, err
 		}
 		if seq && moved {
+			// The whole block in one disk read rather than the
+			// kernel's growing read-ahead window, when it left the
+			// page cache.
+			_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_WILLNEED)
 			r.c.readAhead(&r.s, idx)
 		}
 		in := pos - idx*bs
