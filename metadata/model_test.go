@@ -3,6 +3,7 @@ package metadata
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -230,6 +231,15 @@ func TestVersionChain(t *testing.T) {
 				live, _ := AnyLiveHead(tx, "B", "k")
 				if live != (head != "" && head != v3.VersionID) {
 					t.Fatalf("live index = %v with head %s", live, head)
+				}
+				// The live-head record is the head itself unless that is a marker.
+				lh, err := GetLiveHead(tx, "B", "k")
+				if live {
+					if err != nil || !reflect.DeepEqual(lh, h) {
+						t.Fatalf("live head = %+v, %v; want %+v", lh, err, h)
+					}
+				} else if !IsNotFound(err) {
+					t.Fatalf("live head = %v, %v; want none", lh, err)
 				}
 				return nil
 			})

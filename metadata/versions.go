@@ -24,6 +24,17 @@ func GetHead(tx Tx, bucketID, key string) (*VersionRecord, error) {
 	return &v, nil
 }
 
+// GetLiveHead returns the head of (bucket, key) from its live-head record
+// (one read, where GetHead takes two), or ErrNotFound when the key has no
+// version or its head is a delete marker.
+func GetLiveHead(tx Tx, bucketID, key string) (*VersionRecord, error) {
+	var v VersionRecord
+	if err := getJSON(tx, LiveKey(bucketID, key), &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
 // GetVersion returns a version by id.
 func GetVersion(tx Tx, versionID string) (*VersionRecord, error) {
 	vk, err := tx.Get(cat(pVersionID, versionID))

@@ -31,7 +31,17 @@ func (s *Store) Get(ctx context.Context, bucket, key, versionID string, offset, 
 		if b, err = resolveBucket(tx, bucket); err != nil {
 			return err
 		}
-		if v, err = findVersion(tx, b, key, versionID); err != nil || v.File == nil {
+		if versionID == "" {
+			// The live-head record is the head in one read; without
+			// one the key has no version or a delete marker on top.
+			v, err = metadata.GetLiveHead(tx, b.ID, key)
+			if metadata.IsNotFound(err) {
+				err = ErrNotFound
+			}
+		} else {
+			v, err = findVersion(tx, b, key, versionID)
+		}
+		if err != nil || v.File == nil {
 			return err
 		}
 		rec, data, err = readFile(tx, v.File.ID)
