@@ -597,6 +597,13 @@ func TestInlineFiles(t *testing.T) {
 		if ok, err := s.CheckFixity(ctx, v1.File.ID); !ok || err != nil {
 			t.Fatalf("fixity of inline: %v %v", ok, err)
 		}
+		// A good full read first: its verification is remembered
+		// (verified.go), which must not let the damaged bytes through.
+		if rc, _, err := s.Get(ctx, "b", "d1", "", 0, -1); err != nil {
+			t.Fatal(err)
+		} else if b, err := io.ReadAll(rc); err != nil || string(b) != "dup" {
+			t.Fatalf("read of inline data: %q %v", b, err)
+		}
 		s.c.do(func(tx metadata.Tx, c *txCtx) error { return metadata.PutFileData(tx, v1.File.ID, []byte("dUp")) })
 		if ok, _ := s.CheckFixity(ctx, v1.File.ID); ok {
 			t.Fatal("damaged inline data passed fixity")

@@ -83,6 +83,7 @@ type Store struct {
 	uploads uploadLocks
 	hashes  uploadHashes // of open uploads, computed while parts arrive (multipart_hash.go)
 	md5     md5Worker
+	checked verifiedInline // inline contents whose BLAKE3 matched (verified.go)
 
 	closeOnce sync.Once
 	closeErr  error
