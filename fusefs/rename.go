@@ -110,7 +110,7 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 		if len(res.Prefixes) > 0 {
 			return syscall.ENOTEMPTY
 		}
-		if err := d.m.movePrefix(ctx2, bucket, sp, dp); err != nil {
+		if err := d.m.movePrefixQueued(ctx2, bucket, sp, dp); err != nil {
 			return toErrno(err)
 		}
 	}

@@ -32,7 +32,17 @@ func checkWriteBack(ctx context.Context, wb WriteBack, bucket, key string, size 
 // back.
 type writeBackNamespace interface {
 	Rename(ctx context.Context, bucket, src, dst string, move func() error) error
+	RenamePrefix(ctx context.Context, bucket, src, dst string, move func() error) error
 	Remove(ctx context.Context, bucket, key string, del func() error) error
+}
+
+// movePrefixQueued is movePrefix through the WriteBack's queue.
+func (m *mountFS) movePrefixQueued(ctx context.Context, bucket, src, dst string) error {
+	move := func() error { return m.movePrefix(ctx, bucket, src, dst) }
+	if ns, ok := m.opts.WriteBack.(writeBackNamespace); ok {
+		return ns.RenamePrefix(ctx, bucket, src, dst, move)
+	}
+	return move()
 }
 
 // moveKeyQueued is moveKey through the WriteBack's queue when it has one.

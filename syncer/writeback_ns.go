@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -130,16 +131,7 @@ func (wb *WriteBack) Rename(ctx context.Context, bucket, src, dst string, move f
 	ss.entries, ss.err = nil, nil
 	wb.mu.Unlock()
 
-	// Journal first: a restart must find the entries under their new key.
-	var jerr error
-	for _, e := range moved {
-		// A multipart session started for src would complete under src.
-		wb.dropSession(ctx, e.Seq)
-		e.Key = dst
-		if err := wb.j.update(func(tx metadata.Tx) error { return setJSON(tx, wbJournalKey(e.Seq), e) }); err != nil && jerr == nil {
-			jerr = err
-		}
-	}
+	jerr := wb.retarget(ctx, moved, dst)
 	wb.mu.Lock()
 	ds.entries = append(ds.entries, moved...)
 	ds.err = nil
@@ -185,4 +177,81 @@ func (wb *WriteBack) StagedNames(bucket, prefix string) []string {
 		}
 	}
 	return out
+}
+
+// retarget journals entries under a new key (journal first: a restart must
+// find them there). A multipart session started for the old key would
+// complete under it, so it is aborted.
+func (wb *WriteBack) retarget(ctx context.Context, es []*wbEntry, key string) error {
+	var jerr error
+	for _, e := range es {
+		wb.dropSession(ctx, e.Seq)
+		e.Key = key
+		if err := wb.j.update(func(tx metadata.Tx) error { return setJSON(tx, wbJournalKey(e.Seq), e) }); err != nil && jerr == nil {
+			jerr = err
+		}
+	}
+	return jerr
+}
+
+// RenamePrefix is Rename of a directory: every key under src (a prefix
+// ending in "/") with queued content is held, move makes the change on
+// the server, and the queued content follows to dst.
+func (wb *WriteBack) RenamePrefix(ctx context.Context, bucket, src, dst string, move func() error) error {
+	wb.mu.Lock()
+	var keys []wbKey
+	for k, st := range wb.keys {
+		if k.bucket == bucket && strings.HasPrefix(k.key, src) && (len(st.entries) > 0 || st.busy) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].key < keys[j].key })
+	held := make([]*wbState, 0, len(keys))
+	release := func() {
+		for i, st := range held {
+			wb.releaseLocked(keys[i], st)
+		}
+	}
+	for _, k := range keys {
+		st, err := wb.holdLocked(ctx, k)
+		if err != nil {
+			release()
+			wb.mu.Unlock()
+			return err
+		}
+		held = append(held, st)
+	}
+	wb.mu.Unlock()
+
+	if err := move(); err != nil {
+		wb.mu.Lock()
+		release()
+		wb.mu.Unlock()
+		return err
+	}
+	var jerr error
+	for i, k := range keys {
+		wb.mu.Lock()
+		moved := held[i].entries
+		held[i].entries, held[i].err = nil, nil
+		wb.mu.Unlock()
+		nk := wbKey{bucket, dst + strings.TrimPrefix(k.key, src)}
+		if err := wb.retarget(ctx, moved, nk.key); err != nil && jerr == nil {
+			jerr = err
+		}
+		wb.mu.Lock()
+		ds := wb.keys[nk]
+		if ds == nil {
+			ds = &wbState{}
+			wb.keys[nk] = ds
+		}
+		ds.entries = append(ds.entries, moved...)
+		sort.Slice(ds.entries, func(a, b int) bool { return ds.entries[a].Seq < ds.entries[b].Seq })
+		wb.enqueueLocked(nk, ds)
+		wb.mu.Unlock()
+	}
+	wb.mu.Lock()
+	release()
+	wb.mu.Unlock()
+	return jerr
 }

@@ -493,7 +493,19 @@ func TestRemoteMountRenameAndUnlinkOfQueuedFiles(t *testing.T) {
 	if err := writeThrough(t, p("doc"), []byte("v1"), true); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Mkdir(p("dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	e.tap.refusePut.Store(true) // everything below stays queued
+	if err := writeThrough(t, p("dir/f"), []byte("in a folder"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p("dir"), p("dir2")); err != nil {
+		t.Fatalf("rename of a folder holding a queued file: %v", err)
+	}
+	if got, err := os.ReadFile(p("dir2/f")); err != nil || string(got) != "in a folder" {
+		t.Fatalf("queued file after its folder was renamed: %q, %v", got, err)
+	}
 	if err := writeThrough(t, p(".doc.tmp"), []byte("v2"), false); err != nil {
 		t.Fatal(err)
 	}
@@ -528,19 +540,20 @@ func TestRemoteMountRenameAndUnlinkOfQueuedFiles(t *testing.T) {
 	for _, de := range ents {
 		names = append(names, de.Name())
 	}
-	if strings.Join(names, ",") != "b,doc" {
-		t.Fatalf("listing with queued files: %v, want [b doc]", names)
+	if strings.Join(names, ",") != "b,dir2,doc" {
+		t.Fatalf("listing with queued files: %v, want [b dir2 doc]", names)
 	}
 	e.tap.refusePut.Store(false)
 	e.unmount(m) // the rest happens after a restart, from the journal
 	m = e.mount()
 	e.serverHas("doc", []byte("v2"))
 	e.serverHas("b", []byte("a2"))
+	e.serverHas("dir2/f", []byte("in a folder"))
 	deadline := time.Now().Add(10 * time.Second)
 	for m.wb.Pending() != 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	for _, k := range []string{".doc.tmp", "scratch", "a"} {
+	for _, k := range []string{".doc.tmp", "scratch", "a", "dir/f"} {
 		if got, err := e.serverContent(k); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("server has %s = %q (%v); it was renamed or removed before its upload", k, got, err)
 		}
