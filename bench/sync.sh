@@ -47,9 +47,9 @@ count() { curl -s "http://127.0.0.1:$1/count" | python3 -c 'import sys,json;prin
 
 # --- servers ---------------------------------------------------------------
 P_BFS=$(freeport); P_BFSX=$(freeport); P_RC=$(freeport); P_RCX=$(freeport); C_BFS=$(freeport); C_RC=$(freeport)
-"$BFS" --data "$W/bfsdata" serve --listen 127.0.0.1:$P_BFS --no-housekeeping >"$W/bfs-serve.log" 2>&1 & PIDS+=($!)
+"$BFS" --data "$W/bfsdata" serve --listen 127.0.0.1:$P_BFS --no-housekeeping >"$W/bfs-serve.log" 2>&1 & PIDS+=($!); SRV_BFS=$!
 mkdir -p "$W/rcdst"
-rclone serve sftp "$W/rcdst" --addr 127.0.0.1:$P_RC --no-auth >"$W/rc-serve.log" 2>&1 & PIDS+=($!)
+rclone serve sftp "$W/rcdst" --addr 127.0.0.1:$P_RC --no-auth >"$W/rc-serve.log" 2>&1 & PIDS+=($!); SRV_RC=$!
 waitport $P_BFS; waitport $P_RC
 "$W/countproxy" -listen 127.0.0.1:$P_BFSX -target 127.0.0.1:$P_BFS -control 127.0.0.1:$C_BFS & PIDS+=($!)
 "$W/countproxy" -listen 127.0.0.1:$P_RCX -target 127.0.0.1:$P_RC -control 127.0.0.1:$C_RC & PIDS+=($!)
@@ -60,7 +60,7 @@ export RCLONE_SFTP_PASS=$(rclone obscure bench)
 
 bfs_sync() { # SRC BUCKET STATE [extra flags...]
 	local src=$1 b=$2 st=$3; shift 3
-	/usr/bin/time -f %M -o "$W/last-bfs.rss" "$BFS" --log-level error sync "$src" --remote http://127.0.0.1:$P_BFSX/api --token "$TOK" --bucket "$b" --state "$st" \
+	/usr/bin/time -f "%M %U %S" -o "$W/last-bfs.rss" "$BFS" --log-level error sync "$src" --remote http://127.0.0.1:$P_BFSX/api --token "$TOK" --bucket "$b" --state "$st" \
 		--once --min-age 0 "$@" >"$W/last-bfs.out" 2>&1
 }
 # *_exec variants replace the calling subshell, so $! is the tool itself.
@@ -70,7 +70,10 @@ bfs_sync_exec() {
 		--once --min-age 0 "$@" >"$W/last-bfs.out" 2>&1
 }
 rc_copy_exec() { exec rclone copy "$1" ":sftp:$2" --transfers 16 --checkers 16 -q "${@:3}"; }
-rc_copy() { rclone copy "$1" ":sftp:$2" --transfers 16 --checkers 16 -q "${@:3}"; }
+rc_copy() { /usr/bin/time -f "%M %U %S" -o "$W/last-rc.rss" rclone copy "$1" ":sftp:$2" --transfers 16 --checkers 16 -q "${@:3}"; }
+# CPU seconds (user+sys) of a server process so far, and of the last client run.
+srvcpu() { python3 -c "import os;f=open('/proc/$1/stat').read().rsplit(')',1)[1].split();print((int(f[11])+int(f[12]))/os.sysconf('SC_CLK_TCK'))"; }
+clicpu() { awk '{print $2+$3}' "$1"; }
 rc_sync() { rclone sync "$1" ":sftp:$2" --transfers 16 --checkers 16 -q "${@:3}"; }
 
 # --- data --------------------------------------------------------------------
@@ -112,18 +115,22 @@ fi
 # --- 2. one big file -------------------------------------------------------------
 if want big; then
 b=(); r=()
+bc=(); rcc=() # CPU seconds per GiB, client + server: a figure the load of a shared machine does not bend
 for i in $(seq "$REPEAT"); do
-	t=$(now); bfs_sync "$W/big" "big$i" "$W/st-big$i"; b+=("$(python3 -c "print($BIG_MIB/$(elapsed "$t"))")")
-	t=$(now); rc_copy "$W/big" "big$i"; r+=("$(python3 -c "print($BIG_MIB/$(elapsed "$t"))")")
+	s0=$(srvcpu $SRV_BFS); t=$(now); bfs_sync "$W/big" "big$i" "$W/st-big$i"; b+=("$(python3 -c "print($BIG_MIB/$(elapsed "$t"))")")
+	bc+=("$(python3 -c "print(($(srvcpu $SRV_BFS)-$s0+$(clicpu "$W/last-bfs.rss"))*1024/$BIG_MIB)")")
+	s0=$(srvcpu $SRV_RC); t=$(now); rc_copy "$W/big" "big$i"; r+=("$(python3 -c "print($BIG_MIB/$(elapsed "$t"))")")
+	rcc+=("$(python3 -c "print(($(srvcpu $SRV_RC)-$s0+$(clicpu "$W/last-rc.rss"))*1024/$BIG_MIB)")")
 done
 R[big_b]=$(median "${b[@]}"); R[big_r]=$(median "${r[@]}")
-echo "# big: bucketfs ${b[*]} rclone ${r[*]} MiB/s" >&2
+R[bigcpu_b]=$(median "${bc[@]}"); R[bigcpu_r]=$(median "${rcc[@]}")
+echo "# big: bucketfs ${b[*]} rclone ${r[*]} MiB/s; CPU s/GiB bucketfs ${bc[*]} rclone ${rcc[*]}" >&2
 fi
 
 # --- 3. no-op rescan ----------------------------------------------------------------
 if want noop; then
 t=$(now); bfs_sync "$W/many" many "$W/st-many" --concurrency 32; R[many_init_b]=$(elapsed "$t")
-R[many_rss_b]=$(( $(cat "$W/last-bfs.rss") / 1024 ))
+R[many_rss_b]=$(( $(cut -d' ' -f1 "$W/last-bfs.rss") / 1024 ))
 # rclone's destination is seeded locally (its sftp initial sync of 100k
 # files takes many minutes); the timed no-op runs go over sftp.
 t=$(now); rclone copy "$W/many" "$W/rcdst/many" --transfers 16 -q --local-no-check-updated; R[many_init_r]=$(elapsed "$t")
@@ -181,6 +188,7 @@ echo "bucketfs sync vs rclone $(rclone version | head -1 | awk '{print $2}') (sf
 row "metric" "bucketfs" "rclone" "ratio"
 row "initial sync $SMALL x 4 KiB (files/s, higher better)" "${R[small_b]:--}" "${R[small_r]:--}" "$(ratio "${R[small_b]:--}" "${R[small_r]:--}")"
 row "one $BIG_MIB MiB file (MiB/s, higher better)" "${R[big_b]:--}" "${R[big_r]:--}" "$(ratio "${R[big_b]:--}" "${R[big_r]:--}")"
+row "one $BIG_MIB MiB file: CPU s per GiB (client+server)" "${R[bigcpu_b]:--}" "${R[bigcpu_r]:--}" "$(ratio "${R[bigcpu_r]:--}" "${R[bigcpu_b]:--}")"
 row "initial sync $NOOP x 1 KiB (s; rclone: local seed)" "${R[many_init_b]:--}" "${R[many_init_r]:--}" "-"
 row "initial sync $NOOP files: bucketfs peak RSS (MB)" "${R[many_rss_b]:--}" "-" "-"
 row "no-op rescan $NOOP files (s, lower better)" "${R[noop_b]:--}" "${R[noop_r]:--}" "$(ratio "${R[noop_r]:--}" "${R[noop_b]:--}")"
