@@ -11,7 +11,8 @@ import (
 )
 
 // maxRunningHashes bounds the uploads hashed ahead at a time (each holds a
-// hasher and, while it feeds, 1 MiB of buffers); others hash at complete.
+// hasher and, while it feeds, 1 MiB of buffers); past it, the upload idle
+// the longest is forgotten and hashes whole at complete.
 const maxRunningHashes = 64
 
 // uploadHashes hashes the blob of each open upload front to back while its
@@ -170,7 +171,7 @@ func (rh *runningHash) finish(r io.ReaderAt) (md5sum, b3sum string, ok bool, err
 	return md5sum, b3sum, true, nil
 }
 
-// wait lets a background feed finish before the state is dropped.
+// drop spoils the state and waits for a background feed to stop.
 func (rh *runningHash) drop() {
 	rh.mu.Lock()
 	rh.spoiled = true
