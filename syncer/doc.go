@@ -18,6 +18,13 @@
 // ListParts decides which parts still have to be sent, and a complete whose
 // answer was lost is resolved with GetMultipart (its VersionID), so a kill -9
 // at any point resends at most the parts in flight and never completes twice.
+// Sessions are written with synced commits; records, deletes and finished
+// sessions with commits that survive a crash of the process at once and a
+// power loss after the pass's closing sync (or Close): a record lost that way
+// only makes the next pass hash the file and adopt the remote head by BLAKE3.
+// A new large file whose size no tracked file has is hashed beside its
+// upload (it cannot be a touch, a rename or a copy); its hash is journaled in
+// the session as soon as it is known.
 // Uploads are never torn: small files are uploaded from an in-memory snapshot
 // that was hashed, large ones re-stat the file after every part and before
 // complete, and a completed version whose BLAKE3 differs from ours is removed.
