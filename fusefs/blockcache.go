@@ -112,6 +112,8 @@ type BlockCache struct {
 	wg     sync.WaitGroup
 
 	hits, misses, fetches, fetchedBytes atomic.Int64
+
+	open *openBlocks // recently read block files, kept open
 }
 
 type cacheEnt struct {
@@ -155,7 +157,8 @@ func NewBlockCache(o BlockCacheOptions) (*BlockCache, error) {
 		return nil, fmt.Errorf("block cache: %w", err)
 	}
 	c := &BlockCache{o: o, log: o.Logger, bg: make(chan struct{}, o.Fetchers),
-		ents: map[string]*list.Element{}, lru: list.New(), flights: map[string]*blockFlight{}}
+		ents: map[string]*list.Element{}, lru: list.New(), flights: map[string]*blockFlight{},
+		open: newOpenBlocks(64)}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -241,6 +244,7 @@ func (c *BlockCache) Close() error {
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
+	c.open.closeAll()
 	f, err := os.Open(c.o.Dir)
 	if err != nil {
 		return err
@@ -330,7 +334,8 @@ func (c *BlockCache) blockLen(s *blockSource, idx int64) int64 {
 
 // openBlock returns block idx of s, open for reading, fetching it (and,
 // when run > 1, the blocks after it in the same request) on a miss.
-func (c *BlockCache) openBlock(s *blockSource, idx int64, run int) (*os.File, error) {
+// The caller releases the block with c.open.release.
+func (c *BlockCache) openBlock(s *blockSource, idx int64, run int) (*openBlock, error) {
 	name := c.blockName(s.id, idx)
 	want := c.blockLen(s, idx) + blockTrailer
 	for attempt := 0; ; attempt++ {
@@ -340,13 +345,20 @@ func (c *BlockCache) openBlock(s *blockSource, idx int64, run int) (*os.File, er
 			e := el.Value.(*cacheEnt)
 			verified := e.verified
 			c.mu.Unlock()
+			if b := c.open.get(name); b != nil {
+				if attempt == 0 {
+					c.hits.Add(1)
+				}
+				return b, nil
+			}
 			f, err := c.openVerified(name, want, verified)
 			if err == nil {
 				if attempt == 0 {
 					c.hits.Add(1)
 				}
-				return f, nil
+				return c.open.add(name, f), nil
 			}
+			c.open.forget(name)
 			c.log.Warn("block cache: dropping a bad block", "block", name, "err", err)
 			c.mu.Lock()
 			if el2, ok := c.ents[name]; ok && el2 == el {

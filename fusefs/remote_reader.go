@@ -11,8 +11,8 @@ import (
 // blockReader serves ReadAt of one remote version from a BlockCache. It is
 // safe for concurrent use: the kernel sends the READs of its read-ahead
 // in parallel, and a reader that served them one at a time would leave
-// the second core idle. Each call opens the block files it needs (a map
-// lookup and an open; the cache keeps the bytes). Reads that move forward
+// the second core idle. Each call takes the block files it needs from the
+// cache's set of open blocks. Reads that move forward
 // block by block start the cache's read-ahead; a read that jumps fetches
 // only its own blocks.
 type blockReader struct {
@@ -63,10 +63,11 @@ func (r *blockReader) ReadAt(p []byte, off int64) (int, error) {
 		if seq {
 			run = 1 + r.c.o.ReadAhead
 		}
-		f, err := r.c.openBlock(&r.s, idx, run)
+		b, err := r.c.openBlock(&r.s, idx, run)
 		if err != nil {
 			return n, err
 		}
+		f := b.f
 		if seq && moved {
 			// The whole block in one disk read rather than the
 			// kernel's growing read-ahead window, when it left the
@@ -77,7 +78,7 @@ func (r *blockReader) ReadAt(p []byte, off int64) (int, error) {
 		in := pos - idx*bs
 		want := min(int64(len(p)-n), r.c.blockLen(&r.s, idx)-in)
 		k, err := f.ReadAt(p[n:n+int(want)], in)
-		f.Close()
+		r.c.open.release(b)
 		n += k
 		if err != nil && int64(k) < want {
 			return n, err
@@ -89,5 +90,5 @@ func (r *blockReader) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// Close releases nothing: every ReadAt closes what it opened.
+// Close releases nothing: every ReadAt gives back what it took.
 func (r *blockReader) Close() error { return nil }
