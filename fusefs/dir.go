@@ -25,7 +25,6 @@ type dirNode struct {
 
 var (
 	_ fs.NodeLookuper  = (*dirNode)(nil)
-	_ fs.NodeReaddirer = (*dirNode)(nil)
 	_ fs.NodeGetattrer = (*dirNode)(nil)
 	_ fs.NodeSetattrer = (*dirNode)(nil)
 	_ fs.NodeCreater   = (*dirNode)(nil)
@@ -236,32 +235,6 @@ func (d *dirNode) fileChild(ctx context.Context, existing *fs.Inode, bucket, key
 		kind = 'l'
 	}
 	return d.NewInode(ctx, fresh, fs.StableAttr{Mode: fresh.typ(), Ino: inoOf(kind, bucket, key), Gen: d.m.gen()})
-}
-
-func (d *dirNode) Readdir(ctx context.Context) (fs.DirStream, syscall.Errno) {
-	bucket, prefix, ok := d.where()
-	if !ok {
-		return nil, syscall.ENOENT
-	}
-	d.mu.Lock()
-	self := d.StableAttr().Ino
-	d.mu.Unlock()
-	head := []fuse.DirEntry{{Name: ".", Mode: syscall.S_IFDIR, Ino: self}, {Name: "..", Mode: syscall.S_IFDIR, Ino: 1}}
-	if _, p := d.Parent(); p != nil {
-		head[1].Ino = p.StableAttr().Ino
-	}
-	if d.m.opts.ShowVersions {
-		head = append(head, fuse.DirEntry{Name: versionsName, Mode: syscall.S_IFDIR, Ino: inoOf('v', bucket, prefix)})
-	}
-	// Files created here and still open are not in the store yet.
-	var tail []fuse.DirEntry
-	for name, ch := range d.Children() {
-		if fn, ok := ch.Operations().(*fileNode); ok && fn.stillPending(ctx) {
-			tail = append(tail, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG, Ino: ch.StableAttr().Ino})
-		}
-	}
-	tail = append(tail, d.m.stagedEntries(bucket, prefix)...) // closed, upload queued
-	return d.m.newListStream(ctx, bucket, prefix, timeZero, head, tail), 0
 }
 
 // target returns bucket and key for a new child name.

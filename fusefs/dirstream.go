@@ -39,10 +39,25 @@ func (s *sliceStream) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	return 0
 }
 
+// listPage is the store's page size for directory listings: large enough
+// that a big directory costs few store calls, small enough that a listing
+// holds little memory at a time.
+const listPage = 1000
+
+// listEntry is one entry of a listing with the version it was made from
+// (nil for directories and virtual entries), so READDIRPLUS can answer
+// attributes from the listing instead of a lookup per entry.
+type listEntry struct {
+	fuse.DirEntry
+	v *storage.ObjectVersion
+}
+
 // listStream pages through a store listing with the "/" delimiter, so a
 // directory of any size is listed with bounded memory: one page of the
-// store's listing at a time (plus the set of names already returned, to
-// hide a file and a directory of the same name).
+// store's listing at a time. It keeps no per-entry state beyond the page:
+// a file and a directory of the same name (possible only through the API)
+// are told apart with a small stack of the file names the listing has not
+// yet moved past (see dedup), not with a set of every name returned.
 type listStream struct {
 	m      *mountFS
 	ctx    context.Context
@@ -50,34 +65,44 @@ type listStream struct {
 	prefix string
 	at     time.Time // zero = the heads now
 	head   []fuse.DirEntry
-	tail   []fuse.DirEntry // pending files not yet in the store
+	// pending are files created here and still open: not in the store yet,
+	// listed after the store's entries unless the store has them by then.
+	pending []fuse.DirEntry
 
-	buf   []fuse.DirEntry
+	buf   []listEntry
+	bi    int // next entry of buf
 	after string
 	done  bool
 	err   syscall.Errno
 	off   uint64
-	seen  map[string]struct{}
-	phase int // 0 head, 1 store pages, 2 tail
+	phase int // 0 head, 1 store pages, 2 pending, 3 end
+	files []string  // dedup stack: file names that a later "name/" may repeat
+	got   []bool    // pending[i] was listed by the store
+	cur   *listEntry // the entry Next returned last
 }
 
 var _ fs.FileSeekdirer = (*listStream)(nil)
 
-func (m *mountFS) newListStream(ctx context.Context, bucket, prefix string, at time.Time, head, tail []fuse.DirEntry) *listStream {
-	s := &listStream{m: m, ctx: m.ctx(ctx), bucket: bucket, prefix: prefix, at: at, head: head, tail: tail}
+func (m *mountFS) newListStream(ctx context.Context, bucket, prefix string, at time.Time, head, pending []fuse.DirEntry) *listStream {
+	s := &listStream{m: m, ctx: m.ctx(ctx), bucket: bucket, prefix: prefix, at: at, head: head, pending: pending}
 	s.reset()
 	return s
 }
 
 func (s *listStream) reset() {
-	s.buf = s.buf[:0]
+	s.buf, s.bi = s.buf[:0], 0
 	s.after, s.done, s.err, s.off, s.phase = "", false, 0, 0, 0
-	s.seen = make(map[string]struct{})
-	s.buf = append(s.buf, s.head...)
+	s.files = s.files[:0]
+	s.got = make([]bool, len(s.pending))
+	s.cur = nil
+	for _, e := range s.head {
+		s.buf = append(s.buf, listEntry{DirEntry: e})
+	}
 }
 
 func (s *listStream) fill() {
-	for len(s.buf) == 0 && s.err == 0 {
+	for s.bi == len(s.buf) && s.err == 0 {
+		s.buf, s.bi = s.buf[:0], 0
 		switch s.phase {
 		case 0:
 			s.phase = 1
@@ -88,9 +113,9 @@ func (s *listStream) fill() {
 			}
 			s.page()
 		case 2:
-			for _, e := range s.tail {
-				if _, dup := s.seen[e.Name]; !dup {
-					s.buf = append(s.buf, e)
+			for i, e := range s.pending {
+				if !s.got[i] {
+					s.buf = append(s.buf, listEntry{DirEntry: e})
 				}
 			}
 			s.phase = 3
@@ -103,13 +128,13 @@ func (s *listStream) fill() {
 
 func (s *listStream) page() {
 	res, err := s.m.store.List(s.ctx, s.bucket, storage.ListOptions{
-		Prefix: s.prefix, Delimiter: "/", After: s.after, Limit: 1000, At: s.at,
+		Prefix: s.prefix, Delimiter: "/", After: s.after, Limit: listPage, At: s.at,
 	})
 	if err != nil {
 		s.err = toErrno(err)
 		return
 	}
-	if res.Next == "" {
+	if res.Next == "" || len(res.Objects) == 0 && len(res.Prefixes) == 0 {
 		s.done = true
 	}
 	s.after = res.Next
@@ -119,61 +144,95 @@ func (s *listStream) page() {
 		if pi >= len(res.Prefixes) || (oi < len(res.Objects) && res.Objects[oi].Key < res.Prefixes[pi]) {
 			v := res.Objects[oi]
 			oi++
-			name := strings.TrimPrefix(v.Key, s.prefix)
-			if name == "" || strings.Contains(name, "/") || name == versionsName {
-				continue // the directory's own marker, or a hidden name
+			name := v.Key[min(len(s.prefix), len(v.Key)):]
+			if name == "" || strings.Contains(name, "/") || name == versionsName || v.DeleteMarker() {
+				continue // the directory's own marker, a hidden name, a marker
 			}
-			if v.DeleteMarker() {
+			if !s.dedup(name, false) {
 				continue
 			}
-			s.add(s.m.fileEntry(s.bucket, name, v, !s.at.IsZero()))
+			s.buf = append(s.buf, listEntry{DirEntry: s.m.fileEntry(s.bucket, name, v, !s.at.IsZero()), v: v})
 			continue
 		}
 		p := res.Prefixes[pi]
 		pi++
-		name := strings.TrimSuffix(strings.TrimPrefix(p, s.prefix), "/")
-		if name == "" || name == versionsName {
+		name := strings.TrimSuffix(p[min(len(s.prefix), len(p)):], "/")
+		if name == "" || name == versionsName || !s.dedup(name, true) {
 			continue
 		}
 		e := fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR, Ino: inoOf('d', s.bucket, p)}
 		if !s.at.IsZero() {
 			e.Ino = inoOf('@', s.bucket, p, s.at.String())
 		}
-		s.add(e)
-	}
-	if len(res.Objects) == 0 && len(res.Prefixes) == 0 {
-		s.done = true
+		s.buf = append(s.buf, listEntry{DirEntry: e})
 	}
 }
 
-func (s *listStream) add(e fuse.DirEntry) {
-	if _, dup := s.seen[e.Name]; dup {
-		return
+// dedup reports whether name (a directory when dir) is new in this listing.
+// Names arrive in key order, where the directory "x/" sorts after the file
+// "x" with only keys starting with "x" and a byte below '/' in between. So
+// a file name can be repeated only while every later name still extends
+// it that way: those file names form a stack of prefixes of each other,
+// and everything else is popped. A name shown for a pending file is also
+// skipped when the store lists it.
+func (s *listStream) dedup(name string, dir bool) bool {
+	for len(s.files) > 0 {
+		top := s.files[len(s.files)-1]
+		if dir && name == top {
+			s.files = s.files[:len(s.files)-1]
+			return false // the file is shown, the directory is not
+		}
+		if len(name) > len(top) && strings.HasPrefix(name, top) && name[len(top)] < '/' {
+			break // "x-1" after "x": "x/" may still come
+		}
+		s.files = s.files[:len(s.files)-1]
 	}
-	s.seen[e.Name] = struct{}{}
-	s.buf = append(s.buf, e)
+	for i, e := range s.pending {
+		if e.Name == name {
+			if s.got[i] {
+				return false
+			}
+			s.got[i] = true
+		}
+	}
+	if !dir {
+		s.files = append(s.files, name)
+	}
+	return true
 }
 
 func (s *listStream) HasNext() bool {
 	s.fill()
-	return len(s.buf) > 0 || s.err != 0
+	return s.bi < len(s.buf) || s.err != 0
 }
 
 func (s *listStream) Next() (fuse.DirEntry, syscall.Errno) {
-	if s.err != 0 && len(s.buf) == 0 {
+	if s.err != 0 && s.bi == len(s.buf) {
 		errno := s.err
 		s.err = 0
 		s.phase = 3
+		s.cur = nil
 		return fuse.DirEntry{}, errno
 	}
-	e := s.buf[0]
-	s.buf = s.buf[1:]
+	s.cur = &s.buf[s.bi]
+	s.bi++
 	s.off++
-	e.Off = s.off
-	return e, 0
+	s.cur.Off = s.off
+	return s.cur.DirEntry, 0
 }
 
-func (s *listStream) Close() { s.seen = nil }
+// listed returns the version the entry called name was listed with, if
+// it is the entry Next returned last (READDIRPLUS asks right after it).
+func (s *listStream) listed(name string) *storage.ObjectVersion {
+	if s.cur == nil || s.cur.Name != name {
+		return nil
+	}
+	return s.cur.v
+}
+
+func (s *listStream) Close() {
+	s.buf, s.files, s.cur = nil, nil, nil
+}
 
 // Seekdir restarts the listing and skips to entry off.
 func (s *listStream) Seekdir(ctx context.Context, off uint64) syscall.Errno {
@@ -188,15 +247,17 @@ func (s *listStream) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 
 // fileEntry is the readdir entry of a version listed under name.
 func (m *mountFS) fileEntry(bucket, name string, v *storage.ObjectVersion, pinned bool) fuse.DirEntry {
+	_, link := v.Attrs[attrSymlink]
+	mode := uint32(syscall.S_IFREG)
+	if link {
+		mode = syscall.S_IFLNK
+	}
 	if pinned {
-		mode := uint32(syscall.S_IFREG)
-		if _, ok := v.Attrs[attrSymlink]; ok {
-			mode = syscall.S_IFLNK
-		}
 		return fuse.DirEntry{Name: name, Mode: mode, Ino: inoOf('F', bucket, v.Key, v.VersionID)}
 	}
-	if _, ok := v.Attrs[attrSymlink]; ok {
-		return fuse.DirEntry{Name: name, Mode: syscall.S_IFLNK, Ino: inoOf('l', bucket, v.Key)}
+	kind := byte('f')
+	if link {
+		kind = 'l'
 	}
-	return fuse.DirEntry{Name: name, Mode: syscall.S_IFREG, Ino: inoOf('f', bucket, v.Key)}
+	return fuse.DirEntry{Name: name, Mode: mode, Ino: inoOf(kind, bucket, v.Key)}
 }
