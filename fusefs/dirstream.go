@@ -75,9 +75,9 @@ type listStream struct {
 	done  bool
 	err   syscall.Errno
 	off   uint64
-	phase int // 0 head, 1 store pages, 2 pending, 3 end
-	files []string  // dedup stack: file names that a later "name/" may repeat
-	got   []bool    // pending[i] was listed by the store
+	phase int        // 0 head, 1 store pages, 2 pending, 3 end
+	files []string   // dedup stack: file names that a later "name/" may repeat
+	got   []bool     // pending[i] was listed by the store
 	cur   *listEntry // the entry Next returned last
 }
 
