@@ -113,15 +113,11 @@ func (d *dirNode) Setattr(ctx context.Context, f fs.FileHandle, in *fuse.SetAttr
 // directory with the attributes a.
 func (m *mountFS) putMarker(ctx context.Context, bucket, prefix string, a fileAttr) error {
 	ctx = m.ctx(ctx)
-	m.markOwn(bucket, prefix)
 	v, err := m.store.Stat(ctx, bucket, prefix, "")
 	if err == nil {
 		_, err = m.store.SetAttrs(ctx, bucket, prefix, v.VersionID, posixAttrs(a, v.Attrs))
 	} else if errors.Is(err, storage.ErrNotFound) {
 		_, err = m.store.Put(ctx, bucket, prefix, strings.NewReader(""), storage.PutOptions{Size: 0, Attrs: posixAttrs(a, nil)})
-	}
-	if err == nil {
-		m.markOwn(bucket, prefix)
 	}
 	return err
 }
@@ -149,7 +145,7 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	existing := d.GetChild(name)
 	if fn, ok := opsOf(existing).(*fileNode); ok {
 		fn.mu.Lock()
-		if fn.st != nil {
+		if fn.localNewerLocked() {
 			// Open here: the local state is newer than the store.
 			fn.fillLocked(&out.Attr)
 			fn.mu.Unlock()
@@ -220,7 +216,7 @@ func (d *dirNode) fileChild(ctx context.Context, existing *fs.Inode, bucket, key
 		// write: compare under the node's lock.
 		fn.mu.Lock()
 		if fn.typ() == fresh.typ() {
-			if fn.st == nil {
+			if !fn.localNewerLocked() {
 				fn.attr, fn.symlink = fresh.attr, fresh.symlink
 			}
 			fn.fillLocked(&out.Attr)
@@ -285,12 +281,10 @@ func (d *dirNode) Mknod(ctx context.Context, name string, mode, dev uint32, out 
 	uid, gid := d.m.caller(ctx)
 	t := now()
 	a := fileAttr{mode: mode & 07777, uid: uid, gid: gid, mtime: t, ctime: t}
-	d.m.markOwn(bucket, key)
 	v, err := d.m.store.Put(d.m.ctx(ctx), bucket, key, strings.NewReader(""), storage.PutOptions{Size: 0, Attrs: posixAttrs(a, nil)})
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	d.m.markOwn(bucket, key)
 	return d.fileChild(ctx, nil, bucket, key, v, 0, out), 0
 }
 
@@ -303,12 +297,10 @@ func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 	t := now()
 	attrs := posixAttrs(fileAttr{mode: 0777, uid: uid, gid: gid, mtime: t}, nil)
 	attrs[attrSymlink] = target
-	d.m.markOwn(bucket, key)
 	v, err := d.m.store.Put(d.m.ctx(ctx), bucket, key, strings.NewReader(""), storage.PutOptions{Size: 0, Attrs: attrs})
 	if err != nil {
 		return nil, toErrno(err)
 	}
-	d.m.markOwn(bucket, key)
 	return d.fileChild(ctx, nil, bucket, key, v, 0, out), 0
 }
 
@@ -326,11 +318,9 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	uid, gid := d.m.caller(ctx)
 	t := now()
 	a := fileAttr{mode: mode & 07777, uid: uid, gid: gid, mtime: t, ctime: t}
-	d.m.markOwn(bucket, key+"/")
 	if _, err := d.m.store.Put(d.m.ctx(ctx), bucket, key+"/", strings.NewReader(""), storage.PutOptions{Size: 0, Attrs: posixAttrs(a, nil)}); err != nil {
 		return nil, toErrno(err)
 	}
-	d.m.markOwn(bucket, key+"/")
 	a.fill(&out.Attr, syscall.S_IFDIR)
 	dn := &dirNode{m: d.m, attr: a, hasMarker: true}
 	return d.NewInode(ctx, dn, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: inoOf('d', bucket, key+"/"), Gen: d.m.gen()}), 0
@@ -371,11 +361,9 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		fn.markUnlinked()
 		return 0
 	}
-	d.m.markOwn(bucket, key)
 	if err := d.m.deleteKeyQueued(d.m.ctx(ctx), bucket, key); err != nil {
 		return toErrno(err)
 	}
-	d.m.markOwn(bucket, key)
 	if fn != nil {
 		fn.markUnlinked()
 	}
@@ -413,11 +401,9 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if !marker {
 		return syscall.ENOENT
 	}
-	d.m.markOwn(bucket, p)
 	if _, err := d.m.store.Delete(ctx2, bucket, p, storage.DeleteOptions{}); err != nil {
 		return toErrno(err)
 	}
-	d.m.markOwn(bucket, p)
 	d.keepDir(ctx, bucket, prefix)
 	return 0
 }
@@ -447,4 +433,14 @@ func (d *dirNode) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *f
 	fn.fillLocked(&out.Attr)
 	ch := d.NewInode(ctx, fn, fs.StableAttr{Mode: syscall.S_IFREG})
 	return ch, &handle{n: fn, writable: writable}, 0, 0
+}
+
+// localNewerLocked reports whether the node holds changes the store has
+// not seen (written or truncated content, changed attributes, a file not
+// yet created there): then its attributes come from the node, not from
+// the store or a listing. A file merely open for reading shows the store's.
+// The caller holds n.mu.
+func (n *fileNode) localNewerLocked() bool {
+	st := n.st
+	return st != nil && (st.data != nil || st.dirty || st.attrDirty || !st.exists)
 }

@@ -7,10 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unicode/utf8"
 
 	"github.com/bucketfs/bucketfs/storage"
@@ -26,22 +24,21 @@ const maxNameLen = 255
 
 // mountFS is the state shared by every node of one mount.
 type mountFS struct {
-	store  storage.ObjectStore
-	mover  storage.Mover      // nil when the store cannot move atomically
-	blobs  storage.BlobOpener // nil for remote stores
-	opts   Options
-	log    *slog.Logger
-	root   *rootNode
-	stage  string // staging directory
+	store storage.ObjectStore
+	mover storage.Mover      // nil when the store cannot move atomically
+	blobs storage.BlobOpener // nil for remote stores
+	opts  Options
+	log   *slog.Logger
+	root  *rootNode
+	stage string // staging directory
+	// origin stamps the mount's changes; its random Instance lets the
+	// event watcher skip exactly the changes the kernel learnt from us.
 	origin storage.Origin
 
-	// own remembers keys this mount changed recently, so their store
-	// events do not invalidate what the kernel just learnt from us.
-	ownMu    sync.Mutex
-	own      map[string]time.Time
-	ownSwept time.Time // last sweep of expired entries of own
-
 	notify chan func() // kernel notifications, sent off the request path
+	// lost is set when a notification could not be queued; the
+	// notification goroutine then invalidates everything the kernel knows.
+	lost atomic.Bool
 
 	gens atomic.Uint64
 }
@@ -58,9 +55,8 @@ func newMountFS(store storage.ObjectStore, opts Options) *mountFS {
 		store:  store,
 		opts:   opts,
 		log:    opts.Logger,
-		origin: storage.Origin{Kind: "mount"},
-		own:    make(map[string]time.Time),
-		notify: make(chan func(), 1024),
+		origin: storage.Origin{Kind: "mount", Instance: newInstanceID()},
+		notify: make(chan func(), 4096),
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -89,52 +85,10 @@ func (m *mountFS) ctx(ctx context.Context) context.Context {
 	return storage.WithNoSync(storage.WithOrigin(context.WithoutCancel(ctx), m.origin))
 }
 
-// markOwn records that this mount just changed bucket/key.
-func (m *mountFS) markOwn(bucket, key string) {
-	m.ownMu.Lock()
-	now := time.Now()
-	m.own[bucket+"\x00"+key] = now
-	// Sweep at most once a second: a burst of writes keeps every entry
-	// fresh, and sweeping on each call would cost O(entries) per write.
-	if len(m.own) > 4096 && now.Sub(m.ownSwept) > time.Second {
-		m.ownSwept = now
-		for k, t := range m.own {
-			if now.Sub(t) > 2*time.Second {
-				delete(m.own, k)
-			}
-		}
-	}
-	m.ownMu.Unlock()
-}
-
-// isOwn reports whether this mount changed bucket/key, or a directory
-// (prefix ending in "/") above it, in the last two seconds.
-func (m *mountFS) isOwn(bucket, key string) bool {
-	m.ownMu.Lock()
-	defer m.ownMu.Unlock()
-	recent := func(k string) bool {
-		t, ok := m.own[bucket+"\x00"+k]
-		return ok && time.Since(t) < 2*time.Second
-	}
-	if recent(key) {
-		return true
-	}
-	for i := 0; i < len(key)-1; i++ {
-		if key[i] == '/' && recent(key[:i+1]) {
-			return true
-		}
-	}
-	return false
-}
-
-// queueNotify runs f on the notification goroutine; when the queue is full
-// the notification is dropped (the kernel's own timeouts still apply).
-func (m *mountFS) queueNotify(f func()) {
-	select {
-	case m.notify <- f:
-	default:
-	}
-}
+// markOwn is kept for the write path's call sites: events are now told
+// apart by the mount's Origin.Instance (see onEvent), which is exact.
+// TODO(write path): drop the calls.
+func (m *mountFS) markOwn(bucket, key string) {}
 
 // inoOf is the stable inode number of an entry: a hash of what identifies
 // it, so it is the same in lookup and readdir, across remounts, and for

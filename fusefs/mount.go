@@ -61,6 +61,9 @@ func Mount(ctx context.Context, store storage.ObjectStore, dir string, opts Opti
 	m.root = &rootNode{m: m}
 
 	et, at, nt := opts.EntryTimeout, opts.AttrTimeout, opts.NegativeTimeout
+	if _, follows := store.(storage.EventSource); !follows {
+		et, at, nt = min(et, shortEntryTimeout), min(at, shortAttrTimeout), min(nt, shortNegativeTimeout)
+	}
 	fo := &fs.Options{
 		EntryTimeout:    &et,
 		AttrTimeout:     &at,

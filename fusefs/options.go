@@ -28,9 +28,12 @@ type Options struct {
 	// remote server) from a bounded on-disk cache of ranged reads.
 	BlockCache *BlockCache
 	// EntryTimeout, AttrTimeout and NegativeTimeout are the kernel cache
-	// lifetimes. They are short because another writer (the API, the sync
-	// engine, a function) may change the store; store events invalidate
-	// sooner when the store is an EventSource.
+	// lifetimes. They are long by default: when the store reports its
+	// changes (storage.EventSource, the local store) every change made by
+	// someone else invalidates exactly what it touched, and the mount's own
+	// changes reach the kernel with the requests that made them. A store
+	// that does not report its changes (a remote server, where other
+	// clients write) gets at most the short ones below (1 s, 1 s, 200 ms).
 	EntryTimeout    time.Duration
 	AttrTimeout     time.Duration
 	NegativeTimeout time.Duration
@@ -58,12 +61,20 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		MemoryStaging:   4 << 20,
-		EntryTimeout:    time.Second,
-		AttrTimeout:     time.Second,
-		NegativeTimeout: 200 * time.Millisecond,
+		EntryTimeout:    time.Hour,
+		AttrTimeout:     time.Hour,
+		NegativeTimeout: time.Hour,
 		MaxWrite:        1 << 20,
 		MaxReadAhead:    1 << 20,
 		MaxBackground:   64,
 		FsName:          "bucketfs",
 	}
 }
+
+// Short kernel cache lifetimes, for a store whose changes the mount cannot
+// follow: another client's change shows within a second.
+const (
+	shortEntryTimeout    = time.Second
+	shortAttrTimeout     = time.Second
+	shortNegativeTimeout = 200 * time.Millisecond
+)

@@ -118,6 +118,9 @@ type Origin struct {
 	// FunctionID and CallID name the function call that made the change, if any.
 	FunctionID string `json:"function_id,omitempty"`
 	CallID     string `json:"call_id,omitempty"`
+	// Instance tells apart writers of one Kind: a mount stamps a random id
+	// on its changes so it can recognise its own events exactly.
+	Instance string `json:"instance,omitempty"`
 }
 
 // Location is a named storage root for blobs.
