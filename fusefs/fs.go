@@ -35,6 +35,9 @@ type mountFS struct {
 	// event watcher skip exactly the changes the kernel learnt from us.
 	origin storage.Origin
 
+	maxSplice int   // largest READ reply spliced from a blob file
+	started   int64 // mount time (ns): the root's times
+
 	notify chan func() // kernel notifications, sent off the request path
 	// lost is set when a notification could not be queued; the
 	// notification goroutine then invalidates everything the kernel knows.
@@ -52,11 +55,13 @@ func (m *mountFS) gen() uint64 { return m.gens.Add(1) }
 
 func newMountFS(store storage.ObjectStore, opts Options) *mountFS {
 	m := &mountFS{
-		store:  store,
-		opts:   opts,
-		log:    opts.Logger,
-		origin: storage.Origin{Kind: "mount", Instance: newInstanceID()},
-		notify: make(chan func(), 4096),
+		store:     store,
+		opts:      opts,
+		log:       opts.Logger,
+		origin:    storage.Origin{Kind: "mount", Instance: newInstanceID()},
+		notify:    make(chan func(), 4096),
+		maxSplice: maxSpliceSize(),
+		started:   now(),
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)

@@ -69,11 +69,7 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	} else {
 		defer h.mu.Unlock()
 	}
-	k, err := rd.ReadAt(dest, off)
-	if err != nil && err != io.EOF {
-		return nil, toErrno(err)
-	}
-	return fuse.ReadResultData(dest[:k]), 0
+	return n.m.readResult(rd, dest, off)
 }
 
 // openReader opens the content a read should see: the write-back engine's

@@ -5,8 +5,12 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/bucketfs/bucketfs/storage"
+	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // contentReader is random access to one version's bytes.
@@ -104,4 +108,76 @@ func (m *mountFS) openStaged(bucket, key string) (contentReader, int64, bool) {
 		return nil, 0, false
 	}
 	return f, st.Size(), true
+}
+
+// readResult answers a READ of rd at off. A local blob is spliced from its
+// file to the kernel (fuse.ReadResultFd semantics: the bytes never pass
+// through our memory); anything else is read into dest.
+func (m *mountFS) readResult(rd contentReader, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if f, ok := rd.(fileBlob); ok && len(dest) <= m.maxSplice {
+		n := min(int64(len(dest)), f.Size()-off)
+		if n <= 0 {
+			return fuse.ReadResultData(nil), 0
+		}
+		// The reply is written after this returns, and the handle's
+		// reader may be closed meanwhile (a newer version replaced it), so
+		// the reply gets its own descriptor.
+		if fd, err := syscall.Dup(int(f.Fd())); err == nil {
+			return &fdResult{fd: fd, off: off, sz: int(n)}, 0
+		}
+	}
+	k, err := rd.ReadAt(dest, off)
+	if err != nil && err != io.EOF {
+		return nil, toErrno(err)
+	}
+	return fuse.ReadResultData(dest[:k]), 0
+}
+
+// fileBlob is a content reader backed by an immutable file of known size
+// (a local blob).
+type fileBlob interface {
+	Fd() uintptr
+	Size() int64
+}
+
+// fdResult is a READ reply read from fd at off; go-fuse splices it into
+// /dev/fuse (or preads it when splicing is not possible) and then calls
+// Done, which closes the descriptor.
+type fdResult struct {
+	fd  int
+	off int64
+	sz  int
+}
+
+func (r *fdResult) Seekable() (uintptr, int64, int) { return uintptr(r.fd), r.off, r.sz }
+func (r *fdResult) Size() int                       { return r.sz }
+func (r *fdResult) Done()                           { syscall.Close(r.fd) }
+
+func (r *fdResult) Bytes(buf []byte) ([]byte, fuse.Status) {
+	n, err := syscall.Pread(r.fd, buf[:min(len(buf), r.sz)], r.off)
+	if n < 0 {
+		n = 0
+	}
+	if err != nil {
+		return buf[:n], fuse.ToStatus(err)
+	}
+	return buf[:n], fuse.OK
+}
+
+// maxSpliceSize is the largest READ reply that can be spliced: go-fuse
+// sizes its pipe to the reply plus a page, and only root may grow a pipe
+// beyond /proc/sys/fs/pipe-max-size.
+func maxSpliceSize() int {
+	if os.Geteuid() == 0 {
+		return 1 << 30
+	}
+	b, err := os.ReadFile("/proc/sys/fs/pipe-max-size")
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0
+	}
+	return n - 2*os.Getpagesize()
 }

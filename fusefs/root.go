@@ -44,6 +44,10 @@ func (r *rootNode) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrO
 	out.Mode = syscall.S_IFDIR | 0755
 	out.Nlink = 2
 	out.Uid, out.Gid = r.m.opts.UID, r.m.opts.GID
+	// The root has no record of its own: it shows the mount's start.
+	setTime(&out.Mtime, &out.Mtimensec, r.m.started)
+	setTime(&out.Atime, &out.Atimensec, r.m.started)
+	setTime(&out.Ctime, &out.Ctimensec, r.m.started)
 	return 0
 }
 
