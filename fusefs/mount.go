@@ -91,6 +91,13 @@ func Mount(ctx context.Context, store storage.ObjectStore, dir string, opts Opti
 	if opts.Debug {
 		fo.Logger = log.New(os.Stderr, "fuse: ", 0)
 	}
+	if m.blobs != nil && fo.DirectMount && m.maxSplice > 0 && m.maxSplice < opts.MaxWrite {
+		// READs no larger than a splice can carry (go-fuse lets options
+		// override its max_read=MaxWrite only when it mounts directly), so
+		// reads of local blobs never pass through our memory. Writes keep
+		// MaxWrite.
+		fo.MountOptions.Options = append(fo.MountOptions.Options, fmt.Sprintf("max_read=%d", m.maxSplice))
+	}
 	srv, err := fs.Mount(dir, m.root, fo)
 	if err != nil {
 		if s.ownStage {
@@ -99,7 +106,13 @@ func Mount(ctx context.Context, store storage.ObjectStore, dir string, opts Opti
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
 	s.srv = srv
-	if err := setReadAhead(dir, opts.MaxReadAhead); err != nil {
+	// Read-ahead requests no larger than a splice can carry, so sequential
+	// reads of local blobs never pass through our memory.
+	ra := opts.MaxReadAhead
+	if m.blobs != nil && m.maxSplice > 0 {
+		ra = min(ra, m.maxSplice)
+	}
+	if err := setReadAhead(dir, ra); err != nil {
 		m.log.Debug("mount: read-ahead left at the kernel's default", "err", err)
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -165,12 +165,9 @@ func (r *fdResult) Bytes(buf []byte) ([]byte, fuse.Status) {
 }
 
 // maxSpliceSize is the largest READ reply that can be spliced: go-fuse
-// sizes its pipe to the reply plus a page, and only root may grow a pipe
-// beyond /proc/sys/fs/pipe-max-size.
+// moves a reply through a pipe sized to the reply plus a page, and a pipe
+// cannot grow beyond /proc/sys/fs/pipe-max-size (1 MiB by default).
 func maxSpliceSize() int {
-	if os.Geteuid() == 0 {
-		return 1 << 30
-	}
 	b, err := os.ReadFile("/proc/sys/fs/pipe-max-size")
 	if err != nil {
 		return 0
@@ -179,5 +176,5 @@ func maxSpliceSize() int {
 	if err != nil {
 		return 0
 	}
-	return n - 2*os.Getpagesize()
+	return max(n-2*os.Getpagesize(), 0) &^ (os.Getpagesize() - 1)
 }

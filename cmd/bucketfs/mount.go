@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -19,6 +20,12 @@ import (
 	"github.com/bucketfs/bucketfs/syncer"
 	"github.com/urfave/cli/v2"
 )
+
+// defaultMountMemoryLimit (MiB) is the mount's default soft heap limit.
+// The kernel keeps a node for every entry it remembers (100,000 after a
+// big listing); with the default GOGC the heap could double that before a
+// collection returns memory to the system.
+const defaultMountMemoryLimit = 96
 
 // daemonEnv marks the background child of `mount --daemon`.
 const daemonEnv = "BUCKETFS_MOUNT_DAEMON_CHILD"
@@ -36,6 +43,7 @@ func init() {
 			&cli.BoolFlag{Name: "daemon", Usage: "run in the background once mounted"},
 			&cli.BoolFlag{Name: "show-versions", Usage: "list the hidden .versions folders in directory listings"},
 			&cli.BoolFlag{Name: "readdirplus", Usage: "return attributes with directory listings (faster ls -l and stat after a listing, slower ls -f)"},
+			&cli.IntFlag{Name: "memory-limit", Value: defaultMountMemoryLimit, Usage: "soft limit of the mount's heap in MiB: the garbage collector works harder near it, so memory goes back to the system after a big listing (0 = none; GOMEMLIMIT overrides)"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users use the mount (needs user_allow_other in /etc/fuse.conf)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
 			&cli.StringFlag{Name: "log-file", Usage: "with --daemon, where the background process logs", DefaultText: "<data>/mount.log"},
@@ -81,6 +89,9 @@ func mountAction(c *cli.Context) error {
 	}
 	defer stopFunctions()
 
+	if n := c.Int("memory-limit"); n > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(n) << 20)
+	}
 	opts := fusefs.DefaultOptions()
 	opts.ShowVersions = c.Bool("show-versions")
 	opts.ReadDirPlus = c.Bool("readdirplus")
