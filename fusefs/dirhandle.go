@@ -18,6 +18,7 @@ type dirHandle struct {
 	bucket string
 	prefix string
 	s      *listStream
+	n      int // entries returned
 }
 
 var (
@@ -58,6 +59,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		return nil, 0
 	}
 	e, errno := h.s.Next()
+	h.n++
 	return &e, errno
 }
 
@@ -67,6 +69,7 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 
 func (h *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
 	h.s.Close()
+	h.d.m.listed(h.n)
 }
 
 // Lookup gives READDIRPLUS the node and attributes of the entry just

@@ -44,6 +44,8 @@ type mountFS struct {
 	lost atomic.Bool
 
 	gens atomic.Uint64
+
+	memoryState
 }
 
 // gen returns a fresh generation for a node of the ordinary tree. go-fuse
@@ -55,13 +57,14 @@ func (m *mountFS) gen() uint64 { return m.gens.Add(1) }
 
 func newMountFS(store storage.ObjectStore, opts Options) *mountFS {
 	m := &mountFS{
-		store:     store,
-		opts:      opts,
-		log:       opts.Logger,
-		origin:    storage.Origin{Kind: "mount", Instance: newInstanceID()},
-		notify:    make(chan func(), 4096),
-		maxSplice: maxSpliceSize(),
-		started:   now(),
+		store:       store,
+		opts:        opts,
+		log:         opts.Logger,
+		origin:      storage.Origin{Kind: "mount", Instance: newInstanceID()},
+		notify:      make(chan func(), 4096),
+		maxSplice:   maxSpliceSize(),
+		started:     now(),
+		memoryState: memoryState{release: make(chan struct{}, 1)},
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)

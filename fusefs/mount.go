@@ -118,6 +118,7 @@ func Mount(ctx context.Context, store storage.ObjectStore, dir string, opts Opti
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	go m.runNotify(bg)
+	go m.runRelease(bg)
 	if es, ok := store.(storage.EventSource); ok {
 		go m.watchEvents(bg, es)
 	}
