@@ -128,6 +128,13 @@ func (d *dirNode) defaultAttr(mode uint32) fileAttr {
 }
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	start := d.m.epoch.Load()
+	ch, errno := d.lookup(ctx, name, out)
+	d.m.settleEntry(start, out)
+	return ch, errno
+}
+
+func (d *dirNode) lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if len(name) > maxNameLen {
 		return nil, syscall.ENAMETOOLONG
 	}

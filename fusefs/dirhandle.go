@@ -105,5 +105,7 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 			return nil, syscall.ENOENT // newer than the listing: lookup knows
 		}
 	}
-	return d.fileChild(ctx, existing, h.bucket, v.Key, v, 0, out), 0
+	ch := d.fileChild(ctx, existing, h.bucket, v.Key, v, 0, out)
+	d.m.settleEntry(h.s.epoch, out)
+	return ch, 0
 }

@@ -79,6 +79,7 @@ type listStream struct {
 	files []string   // dedup stack: file names that a later "name/" may repeat
 	got   []bool     // pending[i] was listed by the store
 	cur   *listEntry // the entry Next returned last
+	epoch uint64     // the mount's invalidation epoch when the page was read
 }
 
 var _ fs.FileSeekdirer = (*listStream)(nil)
@@ -127,6 +128,7 @@ func (s *listStream) fill() {
 }
 
 func (s *listStream) page() {
+	s.epoch = s.m.epoch.Load()
 	res, err := s.m.store.List(s.ctx, s.bucket, storage.ListOptions{
 		Prefix: s.prefix, Delimiter: "/", After: s.after, Limit: listPage, At: s.at,
 	})

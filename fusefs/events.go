@@ -9,6 +9,7 @@ import (
 
 	"github.com/bucketfs/bucketfs/storage"
 	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // Kernel cache invalidation. The kernel keeps entries, attributes and
@@ -88,12 +89,14 @@ func (m *mountFS) watchEvents(ctx context.Context, es storage.EventSource) {
 				return
 			}
 			// Changes may have been missed meanwhile.
+			m.epoch.Add(1)
 			m.lost.Store(true)
 			continue
 		}
 		for _, e := range evs {
 			after = e.Seq
 			if f := m.onEvent(e); f != nil {
+				m.epoch.Add(1)
 				// This goroutine may wait for room: it is not a request.
 				select {
 				case m.notify <- f:
@@ -139,6 +142,7 @@ func (m *mountFS) onEvent(e storage.Event) func() {
 // invalidateKey drops what the kernel caches about bucket/key, from a
 // request handler (queued, never blocking).
 func (m *mountFS) invalidateKey(bucket, key string) {
+	m.epoch.Add(1)
 	m.queueNotify(func() { m.invalidatePath(bucket, key, true) })
 }
 
@@ -215,4 +219,27 @@ func (m *mountFS) invalidateAll() {
 		}
 	}
 	walk(&m.root.Inode)
+}
+
+// Replies race with invalidations: a lookup that read the store before a
+// change and replies after the change's invalidation was sent would leave
+// the kernel caching the old state for the whole (long) timeout. epoch
+// counts invalidations; a reply built while it moved is cached only for
+// raceTimeout.
+const raceTimeout = time.Millisecond
+
+// settleEntry shortens the cache lifetimes of a LOOKUP reply (positive or
+// negative) whose store read may predate an invalidation.
+func (m *mountFS) settleEntry(start uint64, out *fuse.EntryOut) {
+	if m.epoch.Load() != start {
+		out.SetEntryTimeout(raceTimeout)
+		out.SetAttrTimeout(raceTimeout)
+	}
+}
+
+// settleAttr does the same for a GETATTR reply.
+func (m *mountFS) settleAttr(start uint64, out *fuse.AttrOut) {
+	if m.epoch.Load() != start {
+		out.SetTimeout(raceTimeout)
+	}
 }

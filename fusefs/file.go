@@ -186,6 +186,7 @@ func (n *fileNode) setVersionLocked(v *storage.ObjectVersion) {
 }
 
 func (n *fileNode) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	defer n.m.settleAttr(n.m.epoch.Load(), out)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if errno := n.refreshLocked(ctx); errno != 0 && !(errno == syscall.ENOENT && f != nil) {

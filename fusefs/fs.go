@@ -42,6 +42,8 @@ type mountFS struct {
 	// lost is set when a notification could not be queued; the
 	// notification goroutine then invalidates everything the kernel knows.
 	lost atomic.Bool
+	// epoch counts invalidations sent (see settleEntry).
+	epoch atomic.Uint64
 
 	gens atomic.Uint64
 

@@ -74,6 +74,13 @@ func (r *rootNode) bucketNode(ctx context.Context, b *storage.Bucket, out *fuse.
 }
 
 func (r *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	start := r.m.epoch.Load()
+	ch, errno := r.lookup(ctx, name, out)
+	r.m.settleEntry(start, out)
+	return ch, errno
+}
+
+func (r *rootNode) lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if len(name) > maxNameLen {
 		return nil, syscall.ENAMETOOLONG
 	}

@@ -98,6 +98,13 @@ func (v *versionsNode) Getattr(ctx context.Context, f fs.FileHandle, out *fuse.A
 func (v *versionsNode) Unlink(ctx context.Context, name string) syscall.Errno { return syscall.EROFS }
 
 func (v *versionsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	start := v.m.epoch.Load()
+	ch, errno := v.lookup(ctx, name, out)
+	v.m.settleEntry(start, out)
+	return ch, errno
+}
+
+func (v *versionsNode) lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	if len(name) > maxNameLen {
 		return nil, syscall.ENAMETOOLONG
 	}
