@@ -152,8 +152,9 @@ func (d *dirNode) lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	existing := d.GetChild(name)
 	if fn, ok := opsOf(existing).(*fileNode); ok {
 		fn.mu.Lock()
-		if fn.localNewerLocked() {
-			// Open here: the local state is newer than the store.
+		if fn.st != nil {
+			// Open here: the node's state is what this mount shows (a
+			// reader's snapshot, or a writer's newer content).
 			fn.fillLocked(&out.Attr)
 			fn.mu.Unlock()
 			return existing, 0

@@ -90,7 +90,7 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	existing := d.GetChild(name)
 	if fn, ok := opsOf(existing).(*fileNode); ok {
 		fn.mu.Lock()
-		open := fn.localNewerLocked()
+		open := fn.st != nil
 		if open {
 			// Open here: the local state is newer than the listing.
 			fn.fillLocked(&out.Attr)

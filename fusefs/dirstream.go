@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -65,8 +66,10 @@ type listStream struct {
 	prefix string
 	at     time.Time // zero = the heads now
 	head   []fuse.DirEntry
-	// pending are files created here and still open: not in the store yet,
-	// listed after the store's entries unless the store has them by then.
+	// pending are files created here and still open, not in the store yet,
+	// sorted by name. They are listed where their key sorts among the
+	// store's entries, so a listing's order (and a seekdir offset) stays
+	// the same when one of them reaches the store between two reads.
 	pending []fuse.DirEntry
 
 	buf   []listEntry
@@ -75,9 +78,10 @@ type listStream struct {
 	done  bool
 	err   syscall.Errno
 	off   uint64
-	phase int        // 0 head, 1 store pages, 2 pending, 3 end
+	phase int        // 0 head, 1 store pages, 2 rest of pending, 3 end
 	files []string   // dedup stack: file names that a later "name/" may repeat
-	got   []bool     // pending[i] was listed by the store
+	got   []bool     // pending[i] was listed (by itself or by the store)
+	pi    int        // next pending entry to consider
 	cur   *listEntry // the entry Next returned last
 	epoch uint64     // the mount's invalidation epoch when the page was read
 }
@@ -85,6 +89,7 @@ type listStream struct {
 var _ fs.FileSeekdirer = (*listStream)(nil)
 
 func (m *mountFS) newListStream(ctx context.Context, bucket, prefix string, at time.Time, head, pending []fuse.DirEntry) *listStream {
+	slices.SortFunc(pending, func(a, b fuse.DirEntry) int { return strings.Compare(a.Name, b.Name) })
 	s := &listStream{m: m, ctx: m.ctx(ctx), bucket: bucket, prefix: prefix, at: at, head: head, pending: pending}
 	s.reset()
 	return s
@@ -95,6 +100,7 @@ func (s *listStream) reset() {
 	s.after, s.done, s.err, s.off, s.phase = "", false, 0, 0, 0
 	s.files = s.files[:0]
 	s.got = make([]bool, len(s.pending))
+	s.pi = 0
 	s.cur = nil
 	for _, e := range s.head {
 		s.buf = append(s.buf, listEntry{DirEntry: e})
@@ -114,11 +120,7 @@ func (s *listStream) fill() {
 			}
 			s.page()
 		case 2:
-			for i, e := range s.pending {
-				if !s.got[i] {
-					s.buf = append(s.buf, listEntry{DirEntry: e})
-				}
-			}
+			s.emitPending("")
 			s.phase = 3
 			return
 		default:
@@ -147,6 +149,7 @@ func (s *listStream) page() {
 			v := res.Objects[oi]
 			oi++
 			name := v.Key[min(len(s.prefix), len(v.Key)):]
+			s.emitPending(name)
 			if name == "" || strings.Contains(name, "/") || name == versionsName || v.DeleteMarker() {
 				continue // the directory's own marker, a hidden name, a marker
 			}
@@ -158,6 +161,7 @@ func (s *listStream) page() {
 		}
 		p := res.Prefixes[pi]
 		pi++
+		s.emitPending(p[min(len(s.prefix), len(p)):])
 		name := strings.TrimSuffix(p[min(len(s.prefix), len(p)):], "/")
 		if name == "" || name == versionsName || !s.dedup(name, true) {
 			continue
@@ -175,9 +179,17 @@ func (s *listStream) page() {
 // "x" with only keys starting with "x" and a byte below '/' in between. So
 // a file name can be repeated only while every later name still extends
 // it that way: those file names form a stack of prefixes of each other,
-// and everything else is popped. A name shown for a pending file is also
-// skipped when the store lists it.
+// and everything else is popped. A name listed for a pending file is not
+// listed again when the store has it.
 func (s *listStream) dedup(name string, dir bool) bool {
+	if !dir {
+		if i, ok := slices.BinarySearchFunc(s.pending, name, func(e fuse.DirEntry, n string) int { return strings.Compare(e.Name, n) }); ok {
+			if s.got[i] {
+				return false // listed already as a pending file
+			}
+			s.got[i] = true
+		}
+	}
 	for len(s.files) > 0 {
 		top := s.files[len(s.files)-1]
 		if dir && name == top {
@@ -189,18 +201,22 @@ func (s *listStream) dedup(name string, dir bool) bool {
 		}
 		s.files = s.files[:len(s.files)-1]
 	}
-	for i, e := range s.pending {
-		if e.Name == name {
-			if s.got[i] {
-				return false
-			}
-			s.got[i] = true
-		}
-	}
 	if !dir {
 		s.files = append(s.files, name)
 	}
 	return true
+}
+
+// emitPending lists the pending files whose names sort before key (every
+// remaining one when key is "").
+func (s *listStream) emitPending(key string) {
+	for s.pi < len(s.pending) && (key == "" || s.pending[s.pi].Name < key) {
+		e := s.pending[s.pi]
+		s.pi++
+		if s.dedup(e.Name, false) {
+			s.buf = append(s.buf, listEntry{DirEntry: e})
+		}
+	}
 }
 
 func (s *listStream) HasNext() bool {
