@@ -42,7 +42,7 @@ func init() {
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "daemon", Usage: "run in the background once mounted"},
 			&cli.BoolFlag{Name: "show-versions", Usage: "list the hidden .versions folders in directory listings"},
-			&cli.BoolFlag{Name: "readdirplus", Usage: "return attributes with directory listings (faster ls -l and stat after a listing, slower ls -f)"},
+			&cli.BoolFlag{Name: "readdirplus", Value: true, Usage: "return attributes with directory listings (fast ls -l and stat after a listing; --readdirplus=false: faster ls -f)"},
 			&cli.IntFlag{Name: "memory-limit", Value: defaultMountMemoryLimit, Usage: "soft limit of the mount's heap in MiB: the garbage collector works harder near it, so memory goes back to the system after a big listing (0 = none; GOMEMLIMIT overrides)"},
 			&cli.BoolFlag{Name: "allow-other", Usage: "let other users use the mount (needs user_allow_other in /etc/fuse.conf)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log every FUSE request"},
