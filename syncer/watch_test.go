@@ -183,7 +183,12 @@ func TestWatchRenameIsCopyAndDirRename(t *testing.T) {
 	opts := testOpts()
 	opts.MaxDelete = 5 // a directory rename must not count as deletes
 	e := daemon(t, fs, dir, state, opts, ModePush)
-	eventually(t, 10*time.Second, "initial sync", func() bool { return len(heads(t, fs)) == 31 })
+	// The counters move after the puts return: wait for the bytes too, or a
+	// late count of the initial sync looks like a rename's upload.
+	initial := int64(len(big) + 30)
+	eventually(t, 10*time.Second, "initial sync", func() bool {
+		return len(heads(t, fs)) == 31 && e.Counters()["payload_bytes"] == initial
+	})
 	sent := e.Counters()["payload_bytes"]
 	os.Rename(filepath.Join(dir, "big.bin"), filepath.Join(dir, "renamed.bin"))
 	os.MkdirAll(filepath.Join(dir, "x"), 0o755)
@@ -224,6 +229,8 @@ func TestWatcherOverflowRescans(t *testing.T) {
 	e := daemon(t, st, dir, state, testOpts(), ModePush)
 	f := e.folders[0]
 	eventually(t, 5*time.Second, "watcher", func() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.w != nil && f.watches == 2 })
+	// The initial pass must be over, or its walk finds the file below.
+	eventually(t, 5*time.Second, "initial pass", func() bool { return e.Status().Folders[0].FullScans >= 1 })
 	f.mu.Lock()
 	w := f.w.w
 	f.mu.Unlock()
