@@ -274,7 +274,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags uint32, mode ui
 	fn.st = st
 	fn.fillLocked(&out.Attr)
 	ch := d.NewInode(ctx, fn, fs.StableAttr{Mode: syscall.S_IFREG, Ino: inoOf('f', bucket, key), Gen: d.m.gen()})
-	return ch, &handle{n: fn, writable: writable}, 0, 0
+	return ch, &handle{n: fn, writable: writable, origin: fn.m.openerOrigin(ctx, writable)}, 0, 0
 }
 
 func (d *dirNode) Mknod(ctx context.Context, name string, mode, dev uint32, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
@@ -440,7 +440,7 @@ func (d *dirNode) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *f
 	fn.st = st
 	fn.fillLocked(&out.Attr)
 	ch := d.NewInode(ctx, fn, fs.StableAttr{Mode: syscall.S_IFREG})
-	return ch, &handle{n: fn, writable: writable}, 0, 0
+	return ch, &handle{n: fn, writable: writable, origin: fn.m.openerOrigin(ctx, writable)}, 0, 0
 }
 
 // localNewerLocked reports whether the node holds changes the store has

@@ -488,7 +488,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	h := &handle{n: n, writable: writable, ver: st.base, openGen: n.gen}
+	h := &handle{n: n, writable: writable, ver: st.base, openGen: n.gen, origin: n.m.openerOrigin(ctx, writable)}
 	st.handles++
 	if writable {
 		st.writers++

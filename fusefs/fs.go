@@ -92,7 +92,7 @@ func (m *mountFS) ctx(ctx context.Context) context.Context {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return storage.WithNoSync(storage.WithOrigin(context.WithoutCancel(ctx), m.origin))
+	return storage.WithNoSync(storage.WithOrigin(context.WithoutCancel(ctx), m.originFor(ctx)))
 }
 
 // markOwn is kept for the write path's call sites: events are now told

@@ -24,6 +24,9 @@ type handle struct {
 	gen      uint64
 	released bool
 	flushed  bool // guarded by n.mu: no write since the last FLUSH
+	// origin is the function call that opened the handle for writing, if
+	// any: its commits are the call's (see originFor).
+	origin storage.Origin
 }
 
 var (
@@ -157,7 +160,7 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	if !n.st.written {
 		return 0 // nothing written through this file yet: RELEASE commits
 	}
-	return toErrno(n.commitLocked(ctx))
+	return toErrno(n.commitLocked(h.originCtx(ctx)))
 }
 
 // Fsync commits now and makes the commit (and every earlier change through
@@ -166,7 +169,7 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	n := h.n
 	n.mu.Lock()
-	err := n.commitLocked(ctx)
+	err := n.commitLocked(h.originCtx(ctx))
 	n.mu.Unlock()
 	if err != nil {
 		return toErrno(err)
@@ -191,7 +194,7 @@ func (h *handle) Release(ctx context.Context) syscall.Errno {
 	}
 	if n.st != nil && h.writable && n.st.active == 0 {
 		// mmap'ed writes may arrive after the last flush.
-		if err := n.commitLocked(ctx); err != nil {
+		if err := n.commitLocked(h.originCtx(ctx)); err != nil {
 			n.m.log.Error("mount: commit at release failed; the data is lost", "err", err)
 		}
 	}

@@ -3,6 +3,8 @@ package fusefs
 import (
 	"log/slog"
 	"time"
+
+	"github.com/bucketfs/bucketfs/storage"
 )
 
 // Options configure a mount. Fill them from DefaultOptions.
@@ -54,6 +56,10 @@ type Options struct {
 	// UID and GID own files that carry no owner attribute (default: the
 	// mounting process).
 	UID, GID uint32
+	// OriginOf, when set, names the origin of a change made by a process
+	// (the functions runtime answers for the processes of a running call,
+	// so a function's writes through the mount do not trigger it again).
+	OriginOf func(pid int) (storage.Origin, bool)
 	// Logger receives warnings (nil = silent).
 	Logger *slog.Logger
 }

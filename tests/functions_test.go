@@ -86,41 +86,7 @@ func TestFunctionTriggeredByMountCopy(t *testing.T) {
 	runCLI(t, bin, data, "fn", "trigger", "create", "stamper", "--bucket", "docs", "--event", "s3:ObjectCreated:*", "--suffix", ".txt")
 
 	mnt := filepath.Join(dir, "mnt")
-	os.MkdirAll(mnt, 0o755)
-	mount := exec.Command(bin, "--data", data, "mount", mnt)
-	var mlog bytes.Buffer
-	mount.Stdout, mount.Stderr = &mlog, &mlog
-	if err := mount.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- mount.Wait() }()
-	unmounted := false
-	unmount := func() {
-		if unmounted {
-			return
-		}
-		unmounted = true
-		mount.Process.Signal(syscall.SIGINT)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			mount.Process.Kill()
-			exec.Command("fusermount3", "-u", "-z", mnt).Run()
-			<-exited
-		}
-	}
-	t.Cleanup(unmount)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(mnt, "docs")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mount did not come up:\n%s", mlog.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	unmount, mlog := startMount(t, bin, data, mnt, "docs")
 
 	// Copy a file into the mounted bucket.
 	src := filepath.Join(dir, "report.txt")
@@ -142,7 +108,7 @@ func TestFunctionTriggeredByMountCopy(t *testing.T) {
 	// The derived file appears next to it.
 	stamp := filepath.Join(mnt, "docs", "in", "report.txt.stamp")
 	var got []byte
-	deadline = time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if got, err = os.ReadFile(stamp); err == nil && len(got) > 0 {
 			break
@@ -304,5 +270,121 @@ printf '{"status":"ok","response":"done"}' >&3
 	}
 	if calls[1].Status != "Failed" || calls[1].Error == nil || calls[1].Error.Type != "Interrupted" {
 		t.Fatalf("first call %+v", calls[1])
+	}
+}
+
+// startMount runs `bucketfs mount MNT` on data until the bucket's folder
+// shows; unmount (also run at cleanup) stops it with SIGINT.
+func startMount(t *testing.T, bin, data, mnt, bucket string) (unmount func(), mlog *bytes.Buffer) {
+	t.Helper()
+	os.MkdirAll(mnt, 0o755)
+	mount := exec.Command(bin, "--data", data, "mount", mnt)
+	mlog = &bytes.Buffer{}
+	mount.Stdout, mount.Stderr = mlog, mlog
+	if err := mount.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- mount.Wait() }()
+	unmounted := false
+	unmount = func() {
+		if unmounted {
+			return
+		}
+		unmounted = true
+		mount.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			mount.Process.Kill()
+			exec.Command("fusermount3", "-u", "-z", mnt).Run()
+			<-exited
+		}
+	}
+	t.Cleanup(unmount)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(mnt, bucket)); err == nil {
+			return unmount, mlog
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mount did not come up:\n%s", mlog.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A function that writes through the mount itself: its write carries the
+// call's origin (the mount resolves the writing process to the call), so
+// the trigger does not call the function again on its own output.
+func TestFunctionWriteThroughMountDoesNotRetrigger(t *testing.T) {
+	requireFUSEHere(t)
+	bin := buildBucketfs(t)
+	dir := t.TempDir()
+	data, mnt := filepath.Join(dir, "data"), filepath.Join(dir, "mnt")
+	script := filepath.Join(dir, "log.sh")
+	os.WriteFile(script, []byte(`#!/bin/sh
+cat >/dev/null
+echo "seen by the function" >> "$MNT/docs/log.txt"
+printf '{"status":"ok","response":"logged"}' >&3
+`), 0o755)
+	runCLI(t, bin, data, "bucket", "create", "docs")
+	runCLI(t, bin, data, "fn", "create", "logger", "--file", script, "--env", "MNT="+mnt)
+	runCLI(t, bin, data, "fn", "trigger", "create", "logger", "--bucket", "docs")
+	unmount, mlog := startMount(t, bin, data, mnt, "docs")
+
+	if err := os.WriteFile(filepath.Join(mnt, "docs", "input.txt"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(mnt, "docs", "log.txt")); err == nil && len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the function never wrote its log\nmount log:\n%s", mlog)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A loop would show as more calls within the dispatcher's reach.
+	time.Sleep(2 * time.Second)
+	unmount()
+	var calls []struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(runCLI(t, bin, data, "fn", "calls", "logger", "--json")), &calls); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || calls[0].Status != "Completed" {
+		t.Fatalf("calls %+v, want exactly one completed call (the function re-triggered itself)", calls)
+	}
+	// events --json prints one JSON object per line.
+	type event struct {
+		Key    string `json:"key"`
+		Origin struct {
+			Kind       string `json:"kind"`
+			FunctionID string `json:"function_id"`
+		} `json:"origin"`
+	}
+	var evs []event
+	out := runCLI(t, bin, data, "events", "--json")
+	for dec := json.NewDecoder(strings.NewReader(out)); dec.More(); {
+		var e event
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("events --json: %v\n%s", err, out)
+		}
+		evs = append(evs, e)
+	}
+	found := false
+	for _, e := range evs {
+		if e.Key == "log.txt" {
+			found = true
+			if e.Origin.Kind != "function" || e.Origin.FunctionID == "" {
+				t.Fatalf("the function's write through the mount has origin %+v, want the call's", e.Origin)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no event for log.txt in\n%s", out)
 	}
 }

@@ -792,43 +792,44 @@ func fnNumgen(c *cli.Context) error {
 // startFunctionsServe mounts the functions API and the Access Service on
 // srv and starts the dispatcher and scheduler. baseURL is how calls reach
 // the server (scheme://host:port).
-func startFunctionsServe(ctx context.Context, c *cli.Context, st *storage.Store, srv *remote.Server, baseURL string) (func(), error) {
+func startFunctionsServe(ctx context.Context, c *cli.Context, st *storage.Store, srv *remote.Server, baseURL string) (originOf func(int) (storage.Origin, bool), stop func(), err error) {
 	svc, err := functions.New(st.DB(), st, functionsOptions(c))
 	if err != nil {
-		return nil, fmt.Errorf("functions: %w", err)
+		return nil, nil, fmt.Errorf("functions: %w", err)
 	}
 	remote.MountFunctions(srv, svc)
 	svc.SetServiceURL(strings.TrimRight(baseURL, "/") + remote.AccessPath(srv))
 	if err := svc.Start(ctx); err != nil {
 		svc.Close()
-		return nil, fmt.Errorf("functions: %w", err)
+		return nil, nil, fmt.Errorf("functions: %w", err)
 	}
-	return func() { svc.Close() }, nil
+	return svc.OriginForPID, func() { svc.Close() }, nil
 }
 
 // startFunctionsMount runs the functions of an embedded-default mount: a
 // loopback Access Service plus dispatcher and scheduler. A mount of a
 // remote server leaves functions to the server (st is not a local Store).
-func startFunctionsMount(ctx context.Context, c *cli.Context, st storage.ObjectStore) (func(), error) {
+// originOf tells the mount which processes belong to a running call.
+func startFunctionsMount(ctx context.Context, c *cli.Context, st storage.ObjectStore) (originOf func(int) (storage.Origin, bool), stop func(), err error) {
 	local, ok := st.(*storage.Store)
 	if !ok {
-		return func() {}, nil
+		return nil, func() {}, nil
 	}
 	svc, err := functions.New(local.DB(), local, functionsOptions(c))
 	if err != nil {
-		return nil, fmt.Errorf("functions: %w", err)
+		return nil, nil, fmt.Errorf("functions: %w", err)
 	}
 	acc, err := remote.ServeAccess(svc, "127.0.0.1:0")
 	if err != nil {
 		svc.Close()
-		return nil, fmt.Errorf("functions: access service: %w", err)
+		return nil, nil, fmt.Errorf("functions: access service: %w", err)
 	}
 	if err := svc.Start(ctx); err != nil {
 		acc.Close()
 		svc.Close()
-		return nil, fmt.Errorf("functions: %w", err)
+		return nil, nil, fmt.Errorf("functions: %w", err)
 	}
-	return func() {
+	return svc.OriginForPID, func() {
 		acc.Close()
 		svc.Close()
 	}, nil

@@ -83,7 +83,7 @@ func mountAction(c *cli.Context) error {
 
 	// functions (issue 6): on the embedded default the mount owns the data
 	// directory, so it runs triggers and schedules (Access Service on loopback).
-	stopFunctions, err := startFunctionsMount(c.Context, c, st)
+	originOf, stopFunctions, err := startFunctionsMount(c.Context, c, st)
 	if err != nil {
 		return err
 	}
@@ -93,6 +93,7 @@ func mountAction(c *cli.Context) error {
 		debug.SetMemoryLimit(int64(n) << 20)
 	}
 	opts := fusefs.DefaultOptions()
+	opts.OriginOf = originOf
 	opts.ShowVersions = c.Bool("show-versions")
 	opts.ReadDirPlus = c.Bool("readdirplus")
 	opts.AllowOther = c.Bool("allow-other")

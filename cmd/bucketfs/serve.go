@@ -92,14 +92,14 @@ func serveAction(c *cli.Context) error {
 	if opts.BaseURL != "" {
 		fnBase = opts.BaseURL
 	}
-	stopFunctions, err := startFunctionsServe(c.Context, c, st, srv, fnBase)
+	originOf, stopFunctions, err := startFunctionsServe(c.Context, c, st, srv, fnBase)
 	if err != nil {
 		return err
 	}
 	defer stopFunctions()
 
 	if c.String("mount") != "" {
-		unmount, err := mountFromServe(c, st, log)
+		unmount, err := mountFromServe(c, st, originOf, log)
 		if err != nil {
 			return err
 		}

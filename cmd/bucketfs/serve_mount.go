@@ -18,7 +18,7 @@ import (
 // `serve --mount MNT`: badger allows one opener per data directory, so a
 // person who wants both the HTTP API and a drive runs them in one process.
 // The returned function unmounts; it is safe to call once the mount is gone.
-func mountFromServe(c *cli.Context, st storage.ObjectStore, log *slog.Logger) (unmount func(), err error) {
+func mountFromServe(c *cli.Context, st storage.ObjectStore, originOf func(int) (storage.Origin, bool), log *slog.Logger) (unmount func(), err error) {
 	mnt, err := filepath.Abs(c.String("mount"))
 	if err != nil {
 		return nil, err
@@ -36,6 +36,7 @@ func mountFromServe(c *cli.Context, st storage.ObjectStore, log *slog.Logger) (u
 	opts.ShowVersions = c.Bool("show-versions")
 	opts.AllowOther = c.Bool("allow-other")
 	opts.Logger = log
+	opts.OriginOf = originOf
 	// Files being written when a previous mount died were never closed, so
 	// nothing acknowledged lives here.
 	os.RemoveAll(opts.StagingDir)
