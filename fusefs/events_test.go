@@ -130,3 +130,45 @@ func TestOwnEventsRecognised(t *testing.T) {
 		t.Fatal("an API event ignored")
 	}
 }
+
+// A file held open by one reader still opens at the store's current head
+// for the next (close-to-open): a change made underneath (API, sync, a
+// function) must not wait for every old descriptor to close.
+func TestNewOpenSeesHeadWhileOldHandleOpen(t *testing.T) {
+	s, b := setup(t)
+	ctx := context.Background()
+	put := func(content string) {
+		t.Helper()
+		if _, err := s.Put(ctx, "b", "f.txt", strings.NewReader(content), storage.PutOptions{Size: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("old content")
+	path := filepath.Join(b, "f.txt")
+	held, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	buf := make([]byte, 64)
+	if n, _ := held.ReadAt(buf, 0); string(buf[:n]) != "old content" {
+		t.Fatalf("held read %q", buf[:n])
+	}
+
+	put("new content, longer")
+	eventually(t, "a new open to see the new head", func() error {
+		got, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if string(got) != "new content, longer" {
+			return errors.New("read " + string(got))
+		}
+		return nil
+	})
+	// The kernel's page cache is per inode, so the held descriptor may now
+	// read either version, but never a mix of the two.
+	if n, _ := held.ReadAt(buf, 0); string(buf[:n]) != "old content" && string(buf[:n]) != "new content, longer" {
+		t.Fatalf("the held descriptor reads %q", buf[:n])
+	}
+}

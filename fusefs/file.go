@@ -242,6 +242,30 @@ func (n *fileNode) stateLocked(ctx context.Context) (*openState, syscall.Errno) 
 	return st, 0
 }
 
+// refreshBaseLocked moves an open state that holds nothing of its own
+// (another handle keeps it alive) to the store's current head, so a new
+// open sees a change made underneath instead of the version the first
+// open found. Handles already open keep reading their own version (h.ver).
+// On any doubt (an error, a changed type) the state is left as it is.
+func (n *fileNode) refreshBaseLocked(ctx context.Context) {
+	bucket, key, ok := n.where()
+	if !ok {
+		return
+	}
+	v, err := n.m.store.Stat(n.m.ctx(ctx), bucket, key, "")
+	if err != nil || typeOf(v) != n.typ() {
+		return
+	}
+	if st := n.st; st.base == nil || st.base.VersionID != v.VersionID {
+		st.base, st.exists = v, true
+		st.attrs = maps.Clone(v.Attrs)
+		if st.attrs == nil {
+			st.attrs = map[string]string{}
+		}
+		n.setVersionLocked(v)
+	}
+}
+
 // dataLocked makes sure the open state has a staging copy to write into,
 // copying the current content first unless keep is 0 bytes.
 func (n *fileNode) dataLocked(ctx context.Context, st *openState, keep int64) error {
@@ -483,6 +507,9 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint3
 		}
 		st, errno = n.openGoneLocked(ctx)
 	} else {
+		if n.st != nil && !n.localNewerLocked() && n.m.opts.WriteBack == nil {
+			n.refreshBaseLocked(ctx)
+		}
 		st, errno = n.stateLocked(ctx)
 	}
 	if errno != 0 {
