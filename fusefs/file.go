@@ -245,8 +245,10 @@ func (n *fileNode) stateLocked(ctx context.Context) (*openState, syscall.Errno) 
 // refreshBaseLocked moves an open state that holds nothing of its own
 // (another handle keeps it alive) to the store's current head, so a new
 // open sees a change made underneath instead of the version the first
-// open found. Handles already open keep reading their own version (h.ver).
-// On any doubt (an error, a changed type) the state is left as it is.
+// open found. Handles already open read the new head too (gen moves), as
+// after a write through this mount: the kernel's page cache is one per
+// inode, and two versions must not meet in it. On any doubt (an error, a
+// changed type) the state is left as it is.
 func (n *fileNode) refreshBaseLocked(ctx context.Context) {
 	bucket, key, ok := n.where()
 	if !ok {
@@ -263,6 +265,7 @@ func (n *fileNode) refreshBaseLocked(ctx context.Context) {
 			st.attrs = map[string]string{}
 		}
 		n.setVersionLocked(v)
+		n.gen++
 	}
 }
 
