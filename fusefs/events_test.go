@@ -172,3 +172,30 @@ func TestNewOpenSeesHeadWhileOldHandleOpen(t *testing.T) {
 		t.Fatalf("the held descriptor reads %q", buf[:n])
 	}
 }
+
+// An attribute change made through the API (SetAttrs: no new version, an
+// EventAttrs event) reaches a mount that cached the file's attributes.
+func TestExternalAttrsChangeInvalidates(t *testing.T) {
+	s, b := setup(t)
+	ctx := context.Background()
+	if _, err := s.Put(ctx, "b", "f", strings.NewReader("x"), storage.PutOptions{Size: -1, Attrs: map[string]string{"mode": "420"}}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(b, "f")
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("stat: %v %v", fi, err)
+	}
+	if _, err := s.SetAttrs(ctx, "b", "f", "", map[string]string{"mode": "384"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new mode in the mount", func() error {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() != 0o600 {
+			return errors.New("mode " + fi.Mode().String())
+		}
+		return nil
+	})
+}

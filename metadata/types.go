@@ -142,4 +142,8 @@ const (
 	EventAccessed          = "s3:ObjectAccessed:Get"
 	EventBucketCreated     = "s3:BucketCreated"
 	EventBucketRemoved     = "s3:BucketRemoved"
+	// EventAttrs: the POSIX attributes or xattrs of a version changed in
+	// place (no new version). Not an S3 name, so "s3:*" triggers skip it;
+	// mounts use it to drop cached attributes.
+	EventAttrs = "bucketfs:ObjectAttrs:Put"
 )

@@ -337,7 +337,11 @@ func (s *Store) SetAttrs(ctx context.Context, bucket, key, versionID string, att
 		v.Attrs = maps.Clone(attrs)
 		v.Updated = now()
 		out = &v.ObjectVersion
-		return metadata.UpdateVersion(tx, v)
+		if err := metadata.UpdateVersion(tx, v); err != nil {
+			return err
+		}
+		// Mounts cache attributes for long: tell them.
+		return c.emit(tx, versionEvent(EventAttrs, b, v, origin(ctx)))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("set attributes of %s/%s: %w", bucket, key, err)

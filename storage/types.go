@@ -26,4 +26,5 @@ const (
 	EventAccessed          = metadata.EventAccessed
 	EventBucketCreated     = metadata.EventBucketCreated
 	EventBucketRemoved     = metadata.EventBucketRemoved
+	EventAttrs             = metadata.EventAttrs
 )
