@@ -382,7 +382,6 @@ func (n *fileNode) commitLocked(ctx context.Context) (err error) {
 		}
 		st.data = nil
 		size := n.attr.size
-		n.m.markOwn(bucket, key)
 		if err := wb.Stage(ctx, bucket, key, path, attrs); err != nil {
 			return err
 		}
@@ -391,15 +390,12 @@ func (n *fileNode) commitLocked(ctx context.Context) (err error) {
 		st.base = nil
 		n.gen++
 		n.cacheVer = ""
-		n.m.markOwn(bucket, key)
 		return nil
 	}
-	n.m.markOwn(bucket, key)
 	v, err := n.putContentLocked(ctx, bucket, key, st, attrs)
 	if err != nil {
 		return err
 	}
-	n.m.markOwn(bucket, key)
 	st.dirty, st.attrDirty, st.exists = false, false, true
 	st.base = v
 	keep := n.attr
@@ -422,12 +418,10 @@ func (n *fileNode) setAttrsLocked(ctx context.Context, bucket, key string, attrs
 		}
 		vid = v.VersionID
 	}
-	n.m.markOwn(bucket, key)
 	v, err := n.m.store.SetAttrs(ctx, bucket, key, vid, attrs)
 	if err != nil {
 		return err
 	}
-	n.m.markOwn(bucket, key)
 	if n.st != nil {
 		n.st.attrDirty = false
 		n.st.base = v

@@ -95,11 +95,6 @@ func (m *mountFS) ctx(ctx context.Context) context.Context {
 	return storage.WithNoSync(storage.WithOrigin(context.WithoutCancel(ctx), m.originFor(ctx)))
 }
 
-// markOwn is kept for the write path's call sites: events are now told
-// apart by the mount's Origin.Instance (see onEvent), which is exact.
-// TODO(write path): drop the calls.
-func (m *mountFS) markOwn(bucket, key string) {}
-
 // inoOf is the stable inode number of an entry: a hash of what identifies
 // it, so it is the same in lookup and readdir, across remounts, and for
 // every (bucket, key, version). kind separates files, directories,

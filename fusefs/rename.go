@@ -67,13 +67,6 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 		}
 	}
 
-	// Marked before the store call: its events may be read before it returns.
-	d.m.markOwn(bucket, srcKey)
-	d.m.markOwn(bucket, dstKey)
-	if isDir {
-		d.m.markOwn(bucket, srcKey+"/")
-		d.m.markOwn(bucket, dstKey+"/")
-	}
 	if !isDir {
 		fn, _ := opsOf(src).(*fileNode)
 		if fn != nil {
@@ -117,8 +110,6 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	if fn, ok := opsOf(dst).(*fileNode); ok {
 		fn.markUnlinked()
 	}
-	d.m.markOwn(bucket, srcKey)
-	d.m.markOwn(bucket, dstKey)
 	if d != np {
 		d.keepDir(ctx, bucket, srcPrefix)
 	}
