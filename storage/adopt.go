@@ -125,7 +125,7 @@ func (s *Store) Adopt(ctx context.Context, bucket, key, path string, opts AdoptO
 		}
 		return nil, wrapErr(mapBlobErr(err))
 	}
-	v, err := s.commitFile(ctx, bucket, key, file, be, opts.PutOptions, noSync)
+	v, err := s.commitFile(ctx, bucket, key, file, nil, be, opts.PutOptions, noSync)
 	if err != nil {
 		if uerr := ad.Unadopt(file.ID, path); uerr != nil {
 			s.log.Error("adopt: cannot give a staged file back", "path", path, "err", uerr)
@@ -153,9 +153,11 @@ func (s *Store) adoptByCopy(ctx context.Context, bucket, key, path string, size 
 	return v, err
 }
 
-// commitFile records file (whose blob is in be) as the new head of key,
-// or links an existing file with the same content and frees file's blob.
-func (s *Store) commitFile(ctx context.Context, bucket, key string, file *metadata.FileRecord, be blob.Backend, opts PutOptions, noSync bool) (*ObjectVersion, error) {
+// commitFile records file (whose blob is in be, or whose bytes are data
+// when it is inline) as the new head of key, or links an existing file with
+// the same content and frees file's blob. Put and Adopt end here; an MD5 the
+// pass did not compute is queued for the background checksummer.
+func (s *Store) commitFile(ctx context.Context, bucket, key string, file *metadata.FileRecord, data []byte, be blob.Backend, opts PutOptions, noSync bool) (*ObjectVersion, error) {
 	o := origin(ctx)
 	var out *ObjectVersion
 	var pendingMD5 string
@@ -174,7 +176,8 @@ func (s *Store) commitFile(ctx context.Context, bucket, key string, file *metada
 		if err := checkIfMatch(opts.IfMatch, head); err != nil {
 			return err
 		}
-		f, err := s.linkOrAddFile(tx, c, file, nil, be)
+		file.StorageClass = b.StorageClass
+		f, err := s.linkOrAddFile(tx, c, file, data, be)
 		if err != nil {
 			return err
 		}
@@ -182,11 +185,13 @@ func (s *Store) commitFile(ctx context.Context, bucket, key string, file *metada
 		switch {
 		case f.MD5 != "":
 		case f.ID == file.ID:
+			// MD5 left to the background checksummer.
 			if err := metadata.SetMD5Pending(tx, f.ID); err != nil {
 				return err
 			}
 			pendingMD5 = f.ID
 		case file.MD5 != "":
+			// Same content as a file whose MD5 is pending: this pass has it.
 			if err := recordMD5(tx, f.ID, file.MD5); err != nil {
 				return err
 			}
@@ -204,7 +209,7 @@ func (s *Store) commitFile(ctx context.Context, bucket, key string, file *metada
 		}
 		out = &v.ObjectVersion
 		return c.emit(tx, versionEvent(EventPut, b, v, o))
-	}, 0, noSync)
+	}, len(data), noSync)
 	if err == nil && pendingMD5 != "" {
 		s.queueMD5(pendingMD5)
 	}

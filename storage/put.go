@@ -152,63 +152,9 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, opts P
 			}
 		}()
 	}
-	o := origin(ctx)
 	var out *ObjectVersion
-	var pendingMD5 string
-	err = s.c.submit(func(tx metadata.Tx, c *txCtx) error {
-		b, err := writableBucket(tx, bucket)
-		if err != nil {
-			return err
-		}
-		if err := checkSize(b, file.Size); err != nil {
-			return err
-		}
-		head, err := metadata.GetHead(tx, b.ID, key)
-		if err != nil && !metadata.IsNotFound(err) {
-			return err
-		}
-		if err := checkIfMatch(opts.IfMatch, head); err != nil {
-			return err
-		}
-		file.StorageClass = b.StorageClass
-		f, err := s.linkOrAddFile(tx, c, file, data, be)
-		if err != nil {
-			return err
-		}
-		pendingMD5 = ""
-		switch {
-		case f.MD5 != "":
-		case f.ID == file.ID:
-			// MD5 left to the background checksummer.
-			if err := metadata.SetMD5Pending(tx, f.ID); err != nil {
-				return err
-			}
-			pendingMD5 = f.ID
-		case file.MD5 != "":
-			// Same content as a file whose MD5 is pending: this pass has it.
-			if err := recordMD5(tx, f.ID, file.MD5); err != nil {
-				return err
-			}
-			nf := *f
-			nf.MD5 = file.MD5
-			f = &nf
-		}
-		v := newVersion(b.ID, key, &f.FileInstance, opts, c.versionSeq(headSeq(head)))
-		if err := metadata.AddVersion(tx, v, head); err != nil {
-			return err
-		}
-		b.Size += f.Size
-		if err := metadata.PutBucket(tx, b); err != nil {
-			return err
-		}
-		out = &v.ObjectVersion
-		return c.emit(tx, versionEvent(EventPut, b, v, o))
-	}, len(data), noSync)
-	if err != nil {
+	if out, err = s.commitFile(ctx, bucket, key, file, data, be, opts, noSync); err != nil {
 		return nil, wrapErr(err)
-	}
-	if pendingMD5 != "" {
-		s.queueMD5(pendingMD5)
 	}
 	return out, nil
 }
