@@ -119,19 +119,29 @@ func (s *Store) CollectGarbage(ctx context.Context) (int, error) {
 	return removed, nil
 }
 
+// fileRecord reads a file instance's record (ErrNotFound once freed).
+func (s *Store) fileRecord(fileID string) (*metadata.FileRecord, error) {
+	var f *metadata.FileRecord
+	err := s.view(func(tx metadata.Tx) error {
+		var err error
+		f, err = metadata.GetFile(tx, fileID)
+		return err
+	})
+	if metadata.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	return f, err
+}
+
 // CheckFixity re-hashes a file's blob and records the outcome in
 // last_check/last_check_at (spec §7.7): true when both checksums match,
 // false when they do not, null when the blob cannot be read (that error is
 // returned too).
 func (s *Store) CheckFixity(ctx context.Context, fileID string) (bool, error) {
-	var f *metadata.FileRecord
-	if err := s.view(func(tx metadata.Tx) error {
-		var err error
-		f, err = metadata.GetFile(tx, fileID)
-		return err
-	}); err != nil {
-		if metadata.IsNotFound(err) {
-			return false, fmt.Errorf("fixity of %s: %w", fileID, ErrNotFound)
+	f, err := s.fileRecord(fileID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return false, fmt.Errorf("fixity of %s: %w", fileID, err)
 		}
 		return false, err
 	}
@@ -145,7 +155,7 @@ func (s *Store) CheckFixity(ctx context.Context, fileID string) (bool, error) {
 	} else if errors.Is(checkErr, context.Canceled) || errors.Is(checkErr, context.DeadlineExceeded) {
 		return false, checkErr
 	}
-	err := s.c.do(func(tx metadata.Tx, c *txCtx) error {
+	err = s.c.do(func(tx metadata.Tx, c *txCtx) error {
 		cur, err := metadata.GetFile(tx, fileID)
 		if metadata.IsNotFound(err) {
 			return nil // freed meanwhile

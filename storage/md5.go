@@ -120,16 +120,12 @@ func (s *Store) runMD5(ctx context.Context) {
 // FileMD5 returns the "md5:<hex>" checksum of a file, computing and
 // recording it now when it is still pending.
 func (s *Store) FileMD5(ctx context.Context, fileID string) (string, error) {
-	var f *metadata.FileRecord
-	if err := s.view(func(tx metadata.Tx) error {
-		var err error
-		f, err = metadata.GetFile(tx, fileID)
-		return err
-	}); err != nil {
-		if metadata.IsNotFound(err) {
+	f, err := s.fileRecord(fileID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
 			// Freed: nothing to compute any more.
 			s.dropMD5Marker(fileID)
-			return "", fmt.Errorf("md5 of %s: %w", fileID, ErrNotFound)
+			return "", fmt.Errorf("md5 of %s: %w", fileID, err)
 		}
 		return "", err
 	}

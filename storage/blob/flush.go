@@ -14,17 +14,8 @@ import (
 // bytes and the new directory entries to the next Flush. The blob is
 // complete and readable at once; only its power-loss durability waits.
 func (w *localWriter) CommitNoSync(ctx context.Context, id string) error {
-	if w.done {
-		return errors.New("blob: writer already finished")
-	}
-	dst, err := w.l.Path(id)
+	dst, dirs, err := w.destination(id)
 	if err != nil {
-		w.Abort()
-		return err
-	}
-	dirs, err := w.l.mkdirs(filepath.Dir(dst))
-	if err != nil {
-		w.Abort()
 		return err
 	}
 	if err := w.f.Close(); err != nil {

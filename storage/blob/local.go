@@ -102,19 +102,25 @@ func (w *localWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// destination is where id's blob goes, with the directories made for it
+// (both commits start here); on an error the writer is aborted.
+func (w *localWriter) destination(id string) (dst string, dirs []string, err error) {
+	if w.done {
+		return "", nil, errors.New("blob: writer already finished")
+	}
+	if dst, err = w.l.Path(id); err == nil {
+		dirs, err = w.l.mkdirs(filepath.Dir(dst))
+	}
+	if err != nil {
+		w.Abort()
+	}
+	return dst, dirs, err
+}
+
 // Commit renames the temp file under id and syncs it and its directories.
 func (w *localWriter) Commit(ctx context.Context, id string) error {
-	if w.done {
-		return errors.New("blob: writer already finished")
-	}
-	dst, err := w.l.Path(id)
+	dst, dirs, err := w.destination(id)
 	if err != nil {
-		w.Abort()
-		return err
-	}
-	dirs, err := w.l.mkdirs(filepath.Dir(dst))
-	if err != nil {
-		w.Abort()
 		return err
 	}
 	if err := os.Rename(w.f.Name(), dst); err != nil {
