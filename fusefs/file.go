@@ -568,7 +568,7 @@ func (n *fileNode) currentAttrs(ctx context.Context) (map[string]string, *storag
 
 func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	if !isUserXattr(attr) {
-		return 0, syscall.ENODATA
+		return 0, syscall.EOPNOTSUPP // only user.* is stored (xattr.go)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -248,6 +248,14 @@ func TestAttributesPersist(t *testing.T) {
 	}
 	wantErrno(t, "set read-only xattr", unix.Setxattr(p, "user.bucketfs.md5", []byte("x"), 0), syscall.EPERM)
 	wantErrno(t, "trusted xattr", unix.Setxattr(p, "trusted.x", []byte("x"), 0), syscall.EOPNOTSUPP, syscall.EPERM)
+	// Reads outside the user namespace say "not supported" (ls -l then stops
+	// asking for labels and ACLs on this device), on files and directories.
+	for _, q := range []string{p, filepath.Dir(p)} {
+		for _, name := range []string{"security.selinux", "system.posix_acl_access"} {
+			_, err := unix.Lgetxattr(q, name, buf)
+			wantErrno(t, q+" "+name, err, syscall.EOPNOTSUPP)
+		}
+	}
 	if err := unix.Removexattr(p, "user.color"); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,14 @@ const (
 
 func isUserXattr(name string) bool { return strings.HasPrefix(name, "user.") }
 
+// Reads of names outside the user namespace (security.selinux,
+// system.posix_acl_access, security.capability) answer EOPNOTSUPP, not
+// ENODATA: nothing but user.* is ever stored, and tools take the
+// difference to heart. `ls -l` asks for a SELinux label and an ACL of every
+// entry, each a FUSE round trip, and stops asking on a device once it was
+// told "not supported" (coreutils caches that per st_dev); cp -a and
+// rsync -X skip such names instead of failing.
+
 // checkXattrWrite refuses names that cannot be stored: only the user
 // namespace is kept, and the bucketfs facts are read-only.
 func checkXattrWrite(name string) syscall.Errno {
@@ -123,6 +131,9 @@ func copyXattr(dest, val []byte) (uint32, syscall.Errno) {
 type dirXattrs struct{}
 
 func (dirXattrs) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if !isUserXattr(attr) {
+		return 0, syscall.EOPNOTSUPP
+	}
 	return 0, syscall.ENODATA
 }
 func (dirXattrs) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) { return 0, 0 }
