@@ -48,13 +48,8 @@ func (s *Server) download(rq *srvReq, seg, key, vid string) error {
 	if b == nil {
 		b = &storage.Bucket{ID: v.BucketID}
 	}
-	if err := s.check(rq, ActionObjectRead, b, true); err != nil {
+	if err := s.checkRead(rq, b, v); err != nil {
 		return err
-	}
-	if !v.IsHead {
-		if err := s.check(rq, ActionObjectReadVersion, b, false); err != nil {
-			return err
-		}
 	}
 	if v.DeleteMarker() {
 		// Upstream dereferences a null file here (500); a marker has no bytes.

@@ -121,6 +121,18 @@ func (s *Server) lookupObject(rq *srvReq, b *storage.Bucket, key, vid string) (*
 	return v, nil
 }
 
+// checkRead is the permission to read version v of bucket b: object-read,
+// and object-read-version too for a version that is not the head.
+func (s *Server) checkRead(rq *srvReq, b *storage.Bucket, v *storage.ObjectVersion) error {
+	if err := s.check(rq, ActionObjectRead, b, true); err != nil {
+		return err
+	}
+	if !v.IsHead {
+		return s.check(rq, ActionObjectReadVersion, b, false)
+	}
+	return nil
+}
+
 // uploadBody is one parsed upload request shape (spec E6).
 type uploadBody struct {
 	r    io.Reader
@@ -253,13 +265,8 @@ func (s *Server) deleteObject(rq *srvReq, seg, key, vid string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.check(rq, ActionObjectRead, b, true); err != nil {
+	if err := s.checkRead(rq, b, v); err != nil {
 		return err
-	}
-	if vid != "" && !v.IsHead {
-		if err := s.check(rq, ActionObjectReadVersion, b, false); err != nil {
-			return err
-		}
 	}
 	if err := s.check(rq, ActionObjectDelete, b, false); err != nil {
 		return err
@@ -327,13 +334,8 @@ func (s *Server) statObject(rq *srvReq, seg, key, vid string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.check(rq, ActionObjectRead, b, true); err != nil {
+	if err := s.checkRead(rq, b, v); err != nil {
 		return err
-	}
-	if !v.IsHead {
-		if err := s.check(rq, ActionObjectReadVersion, b, false); err != nil {
-			return err
-		}
 	}
 	writeJSON(rq.w, rq.r, http.StatusOK, rq.links.objectJSON(v))
 	return nil

@@ -79,7 +79,11 @@ func mountAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() {
+		if err := closeStoreBounded(st); err != nil {
+			logger(c).Error("close store", "err", err)
+		}
+	}()
 
 	// functions (issue 6): on the embedded default the mount owns the data
 	// directory, so it runs triggers and schedules (Access Service on loopback).

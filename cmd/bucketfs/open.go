@@ -77,7 +77,7 @@ func withStore(c *cli.Context, fn func(st storage.ObjectStore) error) (err error
 }
 
 // closeTimeout bounds closing the store at the end of a long-running
-// command. Badger retries a failing memtable flush forever (a vanished data
+// command (serve, mount). Badger retries a failing memtable flush forever (a vanished data
 // directory, a dead disk), and a server that ignores SIGTERM is worse than
 // one that exits with an error: everything acknowledged is already in the
 // index's log, which the next open replays.
